@@ -1,0 +1,102 @@
+//! voipsensor's composition root: turns a loaded configuration into a running sensor.
+//!
+//! Today that is the manager API answering from the sensor's tables; capture, call tracking,
+//! the spool and the database are wired in here as they arrive, and this crate owns the order
+//! in which they start and stop.
+
+mod sensor;
+
+pub use sensor::Sensor;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use voipsensor_config::Config;
+use voipsensor_manager::{
+    BindError, CancellationToken, Limits, Listeners, Server, Settings, SocketFile,
+};
+
+/// Why the sensor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The manager TCP port could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}", hint = if source.kind() == std::io::ErrorKind::AddrInUse { " (is another sensor running? set managerport)" } else { "" })]
+    TcpBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The manager socket file could not be created.
+    #[error("managersocket: {0}")]
+    Socket(#[from] BindError),
+    /// The server failed.
+    #[error("manager API: {0}")]
+    Server(std::io::Error),
+}
+
+/// The manager limits a configuration asks for.
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        max_request_bytes: config.manager_max_request_bytes,
+        request_timeout: config.manager_request_timeout,
+        max_connections: config.manager_max_connections,
+        ..Limits::default()
+    }
+}
+
+/// Binds the manager listeners the configuration asks for.
+///
+/// A port in use is an error, not a retry loop: a second sensor on the same port is a
+/// configuration mistake the operator must see at once.
+pub async fn bind_listeners(config: &Config) -> Result<Listeners, StartError> {
+    let mut listeners = Listeners::default();
+    if config.manager_port != 0 {
+        let addr = SocketAddr::new(config.manager_ip, config.manager_port);
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::TcpBind { addr, source })?;
+        info!(addr = %tcp.local_addr().unwrap_or(addr), "manager API listening on TCP");
+        listeners.tcp = Some(tcp);
+    }
+    if let Some(path) = &config.manager_socket {
+        let file = SocketFile::bind(path)?;
+        info!(path = %path.display(), "manager API listening on Unix socket");
+        listeners.unix = Some(file);
+    }
+    if listeners.tcp.is_none() && listeners.unix.is_none() {
+        warn!("managerport is 0 and managersocket is unset: the manager API is off");
+    }
+    Ok(listeners)
+}
+
+/// Runs the sensor until `shutdown` is cancelled.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    let listeners = bind_listeners(&config).await?;
+    let sensor = Arc::new(Sensor::new(&config));
+    let settings = Settings {
+        limits: limits(&config),
+        unencrypted_allowed: config.manager_enable_unencrypted,
+    };
+    let server = Server::new(sensor, settings);
+    server
+        .run(listeners, shutdown)
+        .await
+        .map_err(StartError::Server)?;
+    info!("sensor stopped");
+    Ok(())
+}
+
+/// How long a graceful stop may take before the process gives up on it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Name and version for the start-up log line.
+pub const VERSION_LINE: &str = concat!(
+    "voipsensor ",
+    env!("CARGO_PKG_VERSION"),
+    " (manager API ",
+    "2026.04.0",
+    ")"
+);

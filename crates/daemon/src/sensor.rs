@@ -1,0 +1,92 @@
+//! The sensor's state as the manager API sees it.
+
+use std::time::Instant;
+use voipsensor_config::Config;
+use voipsensor_manager_proto::dispatch::SensorState;
+use voipsensor_manager_proto::json::Row;
+use voipsensor_manager_proto::listcalls::Summary;
+use voipsensor_manager_proto::sniffer_stat::{SnifferStat, StatusLine};
+
+/// The running sensor: its identity, start time and (until capture is wired in) empty call and
+/// registration tables.
+#[derive(Debug)]
+pub struct Sensor {
+    started: Instant,
+    id_sensor: i64,
+    sip_ports: String,
+}
+
+impl Sensor {
+    /// A sensor configured by `config`, started now.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            started: Instant::now(),
+            id_sensor: config.id_sensor.map_or(-1, i64::from),
+            sip_ports: config.sip_ports.to_reference_list(),
+        }
+    }
+}
+
+impl SensorState for Sensor {
+    fn call_rows(&self) -> Vec<Row> {
+        Vec::new()
+    }
+
+    fn total_calls(&self) -> u64 {
+        0
+    }
+
+    fn register_rows(&self) -> Vec<Row> {
+        Vec::new()
+    }
+
+    fn total_registers(&self) -> u64 {
+        0
+    }
+
+    fn summary(&self) -> Summary {
+        Summary {
+            is_receiver: false,
+            is_server: false,
+            id_sensor: self.id_sensor,
+        }
+    }
+
+    fn sniffer_stat(&self) -> SnifferStat {
+        let status = StatusLine {
+            rss_vsz_mb: memory_mb(),
+            load_average: load_average(),
+            version: voipsensor_manager_proto::VERSION.to_owned(),
+            ..StatusLine::default()
+        };
+        SnifferStat {
+            version: voipsensor_manager_proto::VERSION.to_owned(),
+            build: voipsensor_manager_proto::BUILD.to_owned(),
+            status_line: status.render(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            ..SnifferStat::default()
+        }
+    }
+
+    fn sip_ports(&self) -> String {
+        self.sip_ports.clone()
+    }
+}
+
+/// Resident and virtual size in MB from `/proc/self/statm` (pages of 4 KiB).
+fn memory_mb() -> Option<(u64, u64)> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let mut fields = statm
+        .split_ascii_whitespace()
+        .map(|f| f.parse::<u64>().ok());
+    let vsz_pages = fields.next()??;
+    let rss_pages = fields.next()??;
+    Some((rss_pages * 4 / 1024, vsz_pages * 4 / 1024))
+}
+
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg`.
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut f = text.split_ascii_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([f.next()??, f.next()??, f.next()??])
+}

@@ -1,0 +1,314 @@
+//! From a command line to a reply: access rules (spec §2.6) and the pure command handlers.
+
+use crate::json::Row;
+use crate::registry::{AesPolicy, Command, Found};
+use crate::sniffer_stat::SnifferStat;
+use crate::{help, listcalls, listregisters, zip};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
+
+/// Reply to a protected command sent in plaintext over TCP while a key exists.
+pub const NEED_AES: &[u8] = b"need aes!\n";
+/// Reply to an encrypted request that could not be decrypted.
+pub const FAILED_AES_DECRYPT: &[u8] = b"failed aes decrypt!\n";
+/// Reply to an unknown command.
+pub const COMMAND_NOT_FOUND: &[u8] = b"command not found\n";
+
+/// Which listener a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `managerip:managerport`.
+    Tcp,
+    /// `managersocket` or a `manager_file` socket: plaintext is always accepted.
+    Unix,
+}
+
+/// What decides whether a plaintext request may run a protected command.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// The listener.
+    pub transport: Transport,
+    /// The request came encrypted.
+    pub encrypted: bool,
+    /// A manager key exists.
+    pub key_exists: bool,
+    /// `manager_enable_unencrypted = yes`.
+    pub unencrypted_allowed: bool,
+}
+
+impl Access {
+    /// Whether the command may run (spec §2.6 steps 1–3).
+    pub fn permits(&self, policy: AesPolicy) -> bool {
+        self.encrypted
+            || self.transport == Transport::Unix
+            || !self.key_exists
+            || self.unencrypted_allowed
+            || policy == AesPolicy::Exempt
+    }
+}
+
+/// What the command handlers read from the running sensor.
+pub trait SensorState: Send + Sync {
+    /// Rows of the calls `listcalls` shows (any order).
+    fn call_rows(&self) -> Vec<Row>;
+    /// Call objects still held in memory (`totalcalls`).
+    fn total_calls(&self) -> u64;
+    /// Registration rows in internal (ascending ID) order.
+    fn register_rows(&self) -> Vec<Row>;
+    /// Number of registration records (`totalregisters`).
+    fn total_registers(&self) -> u64;
+    /// Summary fields of `listcalls`.
+    fn summary(&self) -> listcalls::Summary;
+    /// Figures for `sniffer_stat`.
+    fn sniffer_stat(&self) -> SnifferStat;
+    /// SIP ports as ranges each followed by `,` (`5060,5070-5080,`).
+    fn sip_ports(&self) -> String;
+}
+
+/// Key facts the AES commands report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyState {
+    /// `support_aes`: the server can decrypt requests.
+    pub supported: bool,
+    /// `exists_aes_key`: a key exists (after a forced reload).
+    pub exists: bool,
+}
+
+/// A `manager_file` request, carried out by the server (it owns the sockets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerFileRequest {
+    /// `manager_file start [PATH]`.
+    Start(Option<PathBuf>),
+    /// `manager_file stop`.
+    Stop,
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send these bytes (possibly none) and close.
+    Reply(Vec<u8>),
+    /// Start or stop a runtime socket, then reply.
+    ManagerFile(ManagerFileRequest),
+}
+
+/// Runs the command found for `line`.
+pub fn execute(found: &Found, line: &[u8], sensor: &dyn SensorState, keys: KeyState) -> Outcome {
+    let args = line.get(found.name_end..).unwrap_or_default();
+    let reply = |b: &[u8]| Outcome::Reply(b.to_vec());
+    let yes_no = |b: bool| reply(if b { b"yes" } else { b"no" });
+    match found.entry.command {
+        Command::ExistsAesKey => yes_no(keys.exists),
+        Command::SupportAes => yes_no(keys.supported),
+        Command::FailedAesDecrypt => reply(FAILED_AES_DECRYPT),
+        Command::NeedAes => reply(NEED_AES),
+        Command::GetVersion => reply(crate::VERSION.as_bytes()),
+        Command::GetBuild => reply(crate::BUILD.as_bytes()),
+        Command::GetVerBuild => {
+            Outcome::Reply(format!("{} ({})", crate::VERSION, crate::BUILD).into_bytes())
+        }
+        Command::Help => Outcome::Reply(help::reply(args)),
+        Command::ListCalls => {
+            let query = listcalls::Query::parse(args.trim_ascii_start());
+            let body = listcalls::render(&query, sensor.call_rows(), &sensor.summary());
+            Outcome::Reply(maybe_zip(body.into_bytes(), query.zip))
+        }
+        Command::ListRegisters => {
+            let query = listregisters::Query::parse(args);
+            let body = listregisters::render(&query, sensor.register_rows());
+            Outcome::Reply(maybe_zip(body.into_bytes(), query.zip))
+        }
+        Command::ManagerFile => manager_file(args),
+        Command::SipPorts => Outcome::Reply(format!("{}\n", sensor.sip_ports()).into_bytes()),
+        Command::SnifferStat => {
+            let stat = sensor.sniffer_stat();
+            let plain = crate::framing::find(line, b"plain", 0).is_some();
+            Outcome::Reply(
+                if plain {
+                    stat.render_plain()
+                } else {
+                    stat.render_json()
+                }
+                .into_bytes(),
+            )
+        }
+        Command::TotalCalls => Outcome::Reply(sensor.total_calls().to_string().into_bytes()),
+        Command::TotalRegisters => {
+            Outcome::Reply(sensor.total_registers().to_string().into_bytes())
+        }
+    }
+}
+
+fn maybe_zip(body: Vec<u8>, zip: bool) -> Vec<u8> {
+    if zip { zip::gzip(&body) } else { body }
+}
+
+/// Parses `manager_file` arguments by their first word. The reference picks start/stop by
+/// substring (so `manager_file stop /x/start` starts a socket); we do not reproduce that.
+fn manager_file(args: &[u8]) -> Outcome {
+    let args = args.trim_ascii_start();
+    if let Some(rest) = args.strip_prefix(b"start") {
+        let path = rest.strip_prefix(b" ").filter(|p| !p.is_empty());
+        return Outcome::ManagerFile(ManagerFileRequest::Start(
+            path.map(|p| PathBuf::from(OsStr::from_bytes(p))),
+        ));
+    }
+    if args.starts_with(b"stop") {
+        return Outcome::ManagerFile(ManagerFileRequest::Stop);
+    }
+    Outcome::Reply(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::lookup;
+
+    struct Empty;
+    impl SensorState for Empty {
+        fn call_rows(&self) -> Vec<Row> {
+            Vec::new()
+        }
+        fn total_calls(&self) -> u64 {
+            0
+        }
+        fn register_rows(&self) -> Vec<Row> {
+            Vec::new()
+        }
+        fn total_registers(&self) -> u64 {
+            0
+        }
+        fn summary(&self) -> listcalls::Summary {
+            listcalls::Summary {
+                is_receiver: false,
+                is_server: false,
+                id_sensor: 7,
+            }
+        }
+        fn sniffer_stat(&self) -> SnifferStat {
+            SnifferStat {
+                version: crate::VERSION.into(),
+                ..SnifferStat::default()
+            }
+        }
+        fn sip_ports(&self) -> String {
+            "5060,5070-5080,".into()
+        }
+    }
+
+    fn run(line: &[u8]) -> Outcome {
+        let found = lookup(line).expect("known command");
+        execute(&found, line, &Empty, KeyState::default())
+    }
+
+    fn text(line: &[u8]) -> Vec<u8> {
+        match run(line) {
+            Outcome::Reply(b) => b,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_replies() {
+        assert_eq!(text(b"getversion"), crate::VERSION.as_bytes());
+        assert_eq!(
+            text(b"getverbuild"),
+            format!("{} ({})", crate::VERSION, crate::BUILD).as_bytes()
+        );
+        assert_eq!(text(b"xgetversion"), crate::VERSION.as_bytes());
+        assert_eq!(text(b"need_aes"), b"need aes!\n");
+        assert_eq!(text(b"failed_aes_decrypt"), b"failed aes decrypt!\n");
+        assert_eq!(text(b"support_aes"), b"no");
+        assert_eq!(text(b"exists_aes_key"), b"no");
+        assert_eq!(text(b"totalcalls"), b"0");
+        assert_eq!(text(b"totalregisters"), b"0");
+        assert_eq!(text(b"sipports"), b"5060,5070-5080,\n");
+    }
+
+    #[test]
+    fn list_commands() {
+        assert!(text(b"listcalls").starts_with(br#"[["callreference","callid","#));
+        assert!(
+            text(b"listcalls {}")
+                .ends_with(br#"[{"total":0,"is_receiver":0,"is_server":0,"id_sensor":7}]]"#)
+        );
+        assert!(text(b"listcalls{}").ends_with(br#""id_sensor":7}]]"#));
+        let zipped = text(br#"listcalls {"zip":"yes"}"#);
+        assert!(zip::is_gzip(&zipped));
+        assert_eq!(zip::gunzip(&zipped).expect("gzip"), text(b"listcalls {}"));
+        assert_eq!(
+            zip::gunzip(&text(br#"listregisters {"zip":"yes"}"#)).expect("gzip"),
+            text(b"listregisters")
+        );
+    }
+
+    #[test]
+    fn sniffer_stat_variants() {
+        assert!(text(b"sniffer_stat").ends_with(b"\"disk_io\": null}\n"));
+        assert!(text(b"sniffer_stat plain").starts_with(b"version="));
+    }
+
+    #[test]
+    fn manager_file_parsing() {
+        use ManagerFileRequest::{Start, Stop};
+        assert_eq!(
+            run(b"manager_file start"),
+            Outcome::ManagerFile(Start(None))
+        );
+        assert_eq!(
+            run(b"manager_file start /tmp/x y.sock"),
+            Outcome::ManagerFile(Start(Some("/tmp/x y.sock".into())))
+        );
+        assert_eq!(
+            run(b"manager_file start "),
+            Outcome::ManagerFile(Start(None))
+        );
+        assert_eq!(run(b"manager_file stop"), Outcome::ManagerFile(Stop));
+        assert_eq!(
+            run(b"manager_file stop /x/start"),
+            Outcome::ManagerFile(Stop)
+        );
+        assert_eq!(run(b"manager_file foo"), Outcome::Reply(Vec::new()));
+    }
+
+    #[test]
+    fn access_rules() {
+        let tcp = Access {
+            transport: Transport::Tcp,
+            encrypted: false,
+            key_exists: true,
+            unencrypted_allowed: false,
+        };
+        assert!(!tcp.permits(AesPolicy::Protected));
+        assert!(tcp.permits(AesPolicy::Exempt));
+        assert!(
+            Access {
+                transport: Transport::Unix,
+                ..tcp
+            }
+            .permits(AesPolicy::Protected)
+        );
+        assert!(
+            Access {
+                encrypted: true,
+                ..tcp
+            }
+            .permits(AesPolicy::Protected)
+        );
+        assert!(
+            Access {
+                key_exists: false,
+                ..tcp
+            }
+            .permits(AesPolicy::Protected)
+        );
+        assert!(
+            Access {
+                unencrypted_allowed: true,
+                ..tcp
+            }
+            .permits(AesPolicy::Protected)
+        );
+    }
+}

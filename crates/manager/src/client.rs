@@ -1,0 +1,258 @@
+//! A blocking manager API client: one request per connection, the reply read to EOF.
+
+use std::io::{self, Read as _, Write as _};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+use voipsensor_manager_proto::dispatch::NEED_AES;
+use voipsensor_manager_proto::zip;
+
+/// Where the sensor listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `host:port` over TCP.
+    Tcp {
+        /// Host name or IP literal.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// A Unix socket file.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
+            Self::Unix(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Could not connect.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The host name did not resolve.
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    /// No progress within the timeout.
+    #[error("no reply from {endpoint} within {secs} s")]
+    Timeout {
+        /// Where.
+        endpoint: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// The connection broke.
+    #[error("connection to {endpoint} failed: {source}")]
+    Io {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The sensor requires encryption for this command.
+    #[error(
+        "the sensor refused the plaintext request (need aes!): send it encrypted, or through the sensor's Unix socket (-U)"
+    )]
+    NeedAes,
+    /// The reply is encrypted and this client has no key for it.
+    #[error("the reply is encrypted (aes:) and no key was given")]
+    EncryptedReply,
+    /// The reply looked like gzip but did not decompress.
+    #[error("the reply is not valid gzip: {0}")]
+    BadGzip(io::Error),
+}
+
+/// Sends raw request bytes and returns the raw reply (everything up to EOF).
+///
+/// `timeout` bounds connecting and every read or write: a reply that keeps flowing may take
+/// longer in total (a large file), a silent peer may not.
+pub fn exchange(
+    endpoint: &Endpoint,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
+    let name = endpoint.to_string();
+    let io_err = |source: io::Error| {
+        if matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            ClientError::Timeout {
+                endpoint: name.clone(),
+                secs: timeout.as_secs(),
+            }
+        } else {
+            ClientError::Io {
+                endpoint: name.clone(),
+                source,
+            }
+        }
+    };
+    let mut reply = Vec::new();
+    match endpoint {
+        Endpoint::Tcp { host, port } => {
+            let mut stream = connect_tcp(host, *port, timeout, &name)?;
+            stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+            stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
+            stream.write_all(request).map_err(io_err)?;
+            // Half-close: the server then answers at once whatever the framing.
+            let _ = stream.shutdown(Shutdown::Write);
+            stream.read_to_end(&mut reply).map_err(io_err)?;
+        }
+        Endpoint::Unix(path) => {
+            let mut stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+                endpoint: name.clone(),
+                source,
+            })?;
+            stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+            stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
+            stream.write_all(request).map_err(io_err)?;
+            let _ = stream.shutdown(Shutdown::Write);
+            stream.read_to_end(&mut reply).map_err(io_err)?;
+        }
+    }
+    Ok(reply)
+}
+
+fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    name: &str,
+) -> Result<TcpStream, ClientError> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| ClientError::Resolve(host.to_owned()))?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) if e.kind() == io::ErrorKind::TimedOut => ClientError::Timeout {
+            endpoint: name.to_owned(),
+            secs: timeout.as_secs(),
+        },
+        Some(source) => ClientError::Connect {
+            endpoint: name.to_owned(),
+            source,
+        },
+        None => ClientError::Resolve(host.to_owned()),
+    })
+}
+
+/// The request bytes for a plaintext command: `CMD\r\n\r\n`.
+pub fn plain_request(command: &str) -> Vec<u8> {
+    let mut r = command.trim_end_matches(['\r', '\n']).as_bytes().to_vec();
+    r.extend_from_slice(b"\r\n\r\n");
+    r
+}
+
+/// Interprets a reply to a plaintext request: `need aes!` is an error, gzip is inflated.
+pub fn decode_plain_reply(reply: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+    if reply == NEED_AES {
+        return Err(ClientError::NeedAes);
+    }
+    if reply.starts_with(b"aes:") {
+        return Err(ClientError::EncryptedReply);
+    }
+    if zip::is_gzip(&reply) {
+        return zip::gunzip(&reply).map_err(ClientError::BadGzip);
+    }
+    Ok(reply)
+}
+
+/// Sends one plaintext command and returns its decoded reply.
+pub fn send_plain(
+    endpoint: &Endpoint,
+    command: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
+    decode_plain_reply(exchange(endpoint, &plain_request(command), timeout)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_and_decoding() {
+        assert_eq!(plain_request("listcalls\n"), b"listcalls\r\n\r\n");
+        assert_eq!(plain_request("getversion"), b"getversion\r\n\r\n");
+        assert!(matches!(
+            decode_plain_reply(b"need aes!\n".to_vec()),
+            Err(ClientError::NeedAes)
+        ));
+        assert!(matches!(
+            decode_plain_reply(b"aes:xxxx".to_vec()),
+            Err(ClientError::EncryptedReply)
+        ));
+        assert_eq!(
+            decode_plain_reply(zip::gzip(b"[[]]")).expect("gzip"),
+            b"[[]]"
+        );
+        assert_eq!(
+            decode_plain_reply(b"2026".to_vec()).expect("plain"),
+            b"2026"
+        );
+    }
+
+    #[test]
+    fn endpoint_display() {
+        assert_eq!(
+            Endpoint::Tcp {
+                host: "::1".into(),
+                port: 5029
+            }
+            .to_string(),
+            "[::1]:5029"
+        );
+        assert_eq!(
+            Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 5029
+            }
+            .to_string(),
+            "127.0.0.1:5029"
+        );
+    }
+
+    #[test]
+    fn refused_connection_is_a_clear_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let err = send_plain(
+            &Endpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            "getversion",
+            Duration::from_secs(2),
+        )
+        .expect_err("nobody listens");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+            "{err}"
+        );
+    }
+}

@@ -100,3 +100,55 @@ pub const VERSION_LINE: &str = concat!(
     "2026.04.0",
     ")"
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free_port(ip: &str) -> u16 {
+        std::net::TcpListener::bind((ip, 0))
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    }
+
+    #[tokio::test]
+    async fn ipv6_literal_gives_an_ipv6_listener() {
+        let config = Config {
+            manager_ip: "::1".parse().expect("ip"),
+            manager_port: free_port("::1"),
+            ..Config::default()
+        };
+        let listeners = bind_listeners(&config).await.expect("bind");
+        let addr = listeners.tcp.expect("tcp").local_addr().expect("addr");
+        assert!(addr.is_ipv6() && addr.ip().is_loopback(), "{addr}");
+    }
+
+    #[tokio::test]
+    async fn port_in_use_is_an_error_not_a_retry() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let config = Config {
+            manager_port: port,
+            ..Config::default()
+        };
+        let err = bind_listeners(&config).await.expect_err("port is taken");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot listen on 127.0.0.1:{port}: ")),
+            "{text}"
+        );
+        assert!(text.contains("is another sensor running?"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn port_zero_disables_tcp() {
+        let config = Config {
+            manager_port: 0,
+            ..Config::default()
+        };
+        let listeners = bind_listeners(&config).await.expect("bind");
+        assert!(listeners.tcp.is_none() && listeners.unix.is_none());
+    }
+}

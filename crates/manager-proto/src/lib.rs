@@ -13,6 +13,7 @@
 //!
 //! Nothing here reads a clock, a socket or a file: the server passes bytes in and gets bytes out.
 
+pub mod aes;
 pub mod dispatch;
 pub mod framing;
 pub mod help;

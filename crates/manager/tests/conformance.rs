@@ -1,0 +1,453 @@
+//! The server in-process on port 0, spoken to with raw bytes: the conformance cases of the
+//! protocol spec §9 for framing, dispatch, simple replies, `manager_file`, the Unix socket,
+//! limits and shutdown.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::task::JoinHandle;
+use voipsensor_manager::{CancellationToken, Limits, Listeners, Server, Settings, SocketFile};
+use voipsensor_manager_proto::dispatch::SensorState;
+use voipsensor_manager_proto::json::{Row, Value};
+use voipsensor_manager_proto::listcalls::{self, Summary};
+use voipsensor_manager_proto::sniffer_stat::SnifferStat;
+use voipsensor_manager_proto::{VERSION, zip};
+
+/// A sensor with two calls in its table.
+struct Fixture;
+
+fn call(callid: &str, calldate: i64) -> Row {
+    let mut row = vec![Value::Null; listcalls::COLUMNS.len()];
+    row[1] = Value::str(callid);
+    row[listcalls::CALLDATE_NUM] = Value::Int(calldate);
+    row[listcalls::ID_SENSOR] = Value::Int(3);
+    row
+}
+
+impl SensorState for Fixture {
+    fn call_rows(&self) -> Vec<Row> {
+        vec![call("old@host", 100), call("new@host", 200)]
+    }
+    fn total_calls(&self) -> u64 {
+        2
+    }
+    fn register_rows(&self) -> Vec<Row> {
+        Vec::new()
+    }
+    fn total_registers(&self) -> u64 {
+        0
+    }
+    fn summary(&self) -> Summary {
+        Summary {
+            is_receiver: false,
+            is_server: false,
+            id_sensor: 3,
+        }
+    }
+    fn sniffer_stat(&self) -> SnifferStat {
+        SnifferStat {
+            version: VERSION.into(),
+            ..SnifferStat::default()
+        }
+    }
+    fn sip_ports(&self) -> String {
+        "5060,".into()
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+    socket: Option<PathBuf>,
+}
+
+async fn start(limits: Limits, with_socket: bool) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let socket = with_socket.then(|| dir.path().join("manager.sock"));
+    let unix = socket
+        .as_deref()
+        .map(|p| SocketFile::bind(p).expect("socket"));
+    let server = Server::new(
+        Arc::new(Fixture),
+        Settings {
+            limits,
+            unencrypted_allowed: false,
+        },
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(
+        Listeners {
+            tcp: Some(tcp),
+            unix,
+        },
+        shutdown.clone(),
+    ));
+    Running {
+        addr,
+        shutdown,
+        task,
+        _dir: dir,
+        socket,
+    }
+}
+
+/// Writes each piece (pausing `gap` between them), optionally half-closes, reads to EOF;
+/// returns the reply and the time from the last write to EOF.
+async fn talk(
+    addr: SocketAddr,
+    pieces: &[&[u8]],
+    gap: Duration,
+    half_close: bool,
+) -> (Vec<u8>, Duration) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    for (i, p) in pieces.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        s.write_all(p).await.expect("write");
+    }
+    let t_last = Instant::now();
+    if half_close {
+        s.shutdown().await.expect("half-close");
+    }
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await.expect("read");
+    (reply, t_last.elapsed())
+}
+
+async fn ask(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    talk(addr, &[request], Duration::ZERO, false).await.0
+}
+
+async fn ask_unix(path: &Path, request: &[u8]) -> Vec<u8> {
+    let mut s = UnixStream::connect(path).await.expect("connect");
+    s.write_all(request).await.expect("write");
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await.expect("read");
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_and_completion() {
+    let srv = start(Limits::default(), false).await;
+    let (reply, took) = talk(srv.addr, &[b"getversion\r\n\r\n"], Duration::ZERO, false).await;
+    assert_eq!(reply, VERSION.as_bytes());
+    assert!(
+        took < Duration::from_millis(300),
+        "blank line answered at once ({took:?})"
+    );
+
+    let (reply, took) = talk(srv.addr, &[b"getversion\n"], Duration::ZERO, false).await;
+    assert_eq!(reply, VERSION.as_bytes());
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+        "500 ms rule ({took:?})"
+    );
+
+    let (reply, took) = talk(srv.addr, &[b"getversion"], Duration::ZERO, true).await;
+    assert_eq!(reply, VERSION.as_bytes());
+    assert!(
+        took < Duration::from_millis(300),
+        "half-close answered at once ({took:?})"
+    );
+
+    // Split across two writes: the second chunk only needs a CRLF.
+    let (reply, took) = talk(
+        srv.addr,
+        &[b"getver", b"sion\r\n"],
+        Duration::from_millis(100),
+        false,
+    )
+    .await;
+    assert_eq!(reply, VERSION.as_bytes());
+    assert!(
+        took < Duration::from_millis(300),
+        "second chunk with CRLF completes ({took:?})"
+    );
+
+    assert_eq!(
+        ask(srv.addr, b"getversion\r\ngetverbuild\r\n\r\n").await,
+        VERSION.as_bytes()
+    );
+    assert_eq!(
+        ask(srv.addr, b"getversion\r\n\r\nlistcalls\r\n\r\n").await,
+        VERSION.as_bytes()
+    );
+    assert_eq!(
+        talk(srv.addr, &[b"\r\n\r\n"], Duration::ZERO, true).await.0,
+        b""
+    );
+    assert_eq!(
+        talk(srv.addr, &[b"\0getversion\r\n\r\n"], Duration::ZERO, true)
+            .await
+            .0,
+        b""
+    );
+    assert_eq!(
+        talk(srv.addr, &[], Duration::ZERO, true).await.0,
+        b"",
+        "connect + close: nothing"
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_and_simple_replies() {
+    let srv = start(Limits::default(), false).await;
+    let a = srv.addr;
+    assert_eq!(ask(a, b"xgetversion\r\n\r\n").await, VERSION.as_bytes());
+    assert_eq!(ask(a, b"GETVERSION\r\n\r\n").await, b"command not found\n");
+    assert_eq!(ask(a, b"nosuchcmd\r\n\r\n").await, b"command not found\n");
+    assert_eq!(ask(a, b"need_aes\r\n\r\n").await, b"need aes!\n");
+    assert_eq!(
+        ask(a, b"failed_aes_decrypt\r\n\r\n").await,
+        b"failed aes decrypt!\n"
+    );
+    assert_eq!(ask(a, b"support_aes\r\n\r\n").await, b"no");
+    assert_eq!(ask(a, b"exists_aes_key\r\n\r\n").await, b"no");
+    assert_eq!(ask(a, b"totalcalls\r\n\r\n").await, b"2");
+    assert_eq!(ask(a, b"sipports\r\n\r\n").await, b"5060,\n");
+    assert_eq!(
+        ask(a, b"help nosuch \r\n\r\n").await,
+        b"Command nosuch not found.\n\n"
+    );
+    assert_eq!(
+        ask(a, b"help listcalls \r\n\r\n").await,
+        b"listcalls ... lists active calls.\n\n"
+    );
+    assert!(
+        ask(a, b"help\r\n\r\n")
+            .await
+            .starts_with(b"List of commands:\n\n")
+    );
+    // No key exists: an encrypted request fails in plaintext (spec §2.4).
+    assert_eq!(
+        ask(a, b"aes-128-cbc:\x74\x21\xd5\x03:sea").await,
+        b"failed aes decrypt!\n"
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listcalls_through_the_server() {
+    let srv = start(Limits::default(), false).await;
+    let plain = String::from_utf8(ask(srv.addr, b"listcalls\r\n\r\n").await).expect("utf8");
+    assert!(plain.starts_with(r#"[["callreference","callid","#));
+    assert!(
+        plain.find("new@host") < plain.find("old@host"),
+        "newest first: {plain}"
+    );
+    assert!(!plain.contains("total"), "no summary without parameters");
+
+    let limited =
+        String::from_utf8(ask(srv.addr, br#"listcalls {"limit":"1"}"#).await).expect("utf8");
+    assert!(
+        limited.contains(r#"[{"total":2,"is_receiver":0,"is_server":0,"id_sensor":3}]"#),
+        "{limited}"
+    );
+    assert!(limited.contains("new@host") && !limited.contains("old@host"));
+
+    let asc =
+        String::from_utf8(ask(srv.addr, br#"listcalls {"sort_dir":"asc"}"#).await).expect("utf8");
+    assert!(asc.find("old@host") < asc.find("new@host"));
+
+    let zipped = ask(srv.addr, br#"listcalls {"zip":"yes"}"#).await;
+    assert_eq!(&zipped[..2], &[0x1f, 0x8b]);
+    assert_eq!(
+        zip::gunzip(&zipped).expect("gzip"),
+        ask(srv.addr, b"listcalls {}").await
+    );
+    serde_json::from_slice::<serde_json::Value>(&ask(srv.addr, b"listcalls {}").await)
+        .expect("valid JSON");
+
+    let regs = ask(srv.addr, b"listregisters\r\n\r\n").await;
+    assert!(
+        regs.starts_with(br#"[["ID","id_sensor","fname","#)
+            && regs.ends_with(br#""to_num_country_code"]]"#)
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manager_file_cycle() {
+    let srv = start(Limits::default(), false).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.sock");
+    let start = format!("manager_file start {}\r\n\r\n", path.display());
+    assert_eq!(
+        ask(srv.addr, start.as_bytes()).await,
+        format!("OK ({})\n", path.display()).as_bytes()
+    );
+    let meta = std::fs::symlink_metadata(&path).expect("socket created");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // Plaintext is served over the socket, protected commands included.
+    assert!(
+        ask_unix(&path, b"help\r\n\r\n")
+            .await
+            .starts_with(b"List of commands:")
+    );
+    assert_eq!(
+        ask(srv.addr, b"manager_file start /tmp/other\r\n\r\n").await,
+        format!("running ({})\n", path.display()).as_bytes()
+    );
+    assert_eq!(ask(srv.addr, b"manager_file stop\r\n\r\n").await, b"OK\n");
+    assert!(!path.exists(), "stop removes the socket file");
+    assert_eq!(
+        ask(srv.addr, b"manager_file stop\r\n\r\n").await,
+        b"not running\n"
+    );
+    assert_eq!(ask(srv.addr, b"manager_file foo\r\n\r\n").await, b"");
+
+    // A regular file is never replaced.
+    let file = dir.path().join("precious");
+    std::fs::write(&file, b"data").expect("write");
+    let reply = ask(
+        srv.addr,
+        format!("manager_file start {}\r\n\r\n", file.display()).as_bytes(),
+    )
+    .await;
+    assert!(
+        reply.starts_with(b"error: ")
+            && String::from_utf8_lossy(&reply).contains("is not a socket")
+    );
+    assert_eq!(std::fs::read(&file).expect("kept"), b"data");
+
+    // Without a path: a fresh /tmp/VM<pid>_<ns> name.
+    let reply =
+        String::from_utf8(ask(srv.addr, b"manager_file start\r\n\r\n").await).expect("utf8");
+    let tmp = reply
+        .strip_prefix("OK (/tmp/VM")
+        .and_then(|r| r.strip_suffix(")\n"))
+        .expect("temp name");
+    let tmp = PathBuf::from(format!("/tmp/VM{tmp}"));
+    assert!(
+        std::fs::symlink_metadata(&tmp)
+            .expect("exists")
+            .file_type()
+            .is_socket()
+    );
+    // Shutdown removes the runtime socket too.
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+    assert!(!tmp.exists(), "shutdown removes the manager_file socket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_unix_socket() {
+    let srv = start(Limits::default(), true).await;
+    let path = srv.socket.clone().expect("socket");
+    assert_eq!(
+        std::fs::symlink_metadata(&path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(
+        ask_unix(&path, b"listcalls\r\n\r\n")
+            .await
+            .starts_with(b"[[\"callreference\"")
+    );
+    assert_eq!(
+        ask_unix(&path, b"getversion").await,
+        VERSION.as_bytes(),
+        "EOF completes the request"
+    );
+    assert_eq!(
+        ask(srv.addr, b"manager_file start /tmp/y\r\n\r\n").await,
+        format!("running ({})\n", path.display()).as_bytes()
+    );
+    assert_eq!(
+        ask(srv.addr, b"manager_file stop\r\n\r\n").await,
+        b"manager enabled via the managersocket option cannot be terminated\n"
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+    assert!(!path.exists(), "removed at shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits() {
+    let limits = Limits {
+        max_request_bytes: 4096,
+        request_timeout: Duration::from_millis(1500),
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let srv = start(limits, false).await;
+    let a = srv.addr;
+    // Oversized: the reply arrives although the client keeps sending.
+    let big = vec![b'x'; 64 * 1024];
+    let (reply, _) = talk(a, &[&big], Duration::ZERO, false).await;
+    assert_eq!(reply, b"error: request too large (limit 4096 bytes)\n");
+
+    // Trickling: cut at the deadline, not before.
+    let mut s = TcpStream::connect(a).await.expect("connect");
+    let t0 = Instant::now();
+    let trickle = tokio::spawn(async move {
+        for b in b"getversion-without-end" {
+            if s.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply).await;
+        reply
+    });
+    // Meanwhile, others are served.
+    assert_eq!(ask(a, b"getversion\r\n\r\n").await, VERSION.as_bytes());
+    let reply = trickle.await.expect("join");
+    assert!(
+        reply.starts_with(b"error: request timeout\n"),
+        "{:?}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(1400));
+
+    // Connection cap: two idle connections hold both slots.
+    let idle1 = TcpStream::connect(a).await.expect("connect");
+    let idle2 = TcpStream::connect(a).await.expect("connect");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        ask(a, b"getversion\r\n\r\n").await,
+        b"error: too many connections\n"
+    );
+    drop((idle1, idle2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(ask(a, b"getversion\r\n\r\n").await, VERSION.as_bytes());
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_replies_in_flight() {
+    let srv = start(Limits::default(), true).await;
+    let mut s = TcpStream::connect(srv.addr).await.expect("connect");
+    // No blank line: the server waits 500 ms for more before answering.
+    s.write_all(b"getversion\n").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    srv.shutdown.cancel();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).await.expect("read");
+    assert_eq!(reply, VERSION.as_bytes());
+    srv.task.await.expect("join").expect("server");
+    assert!(
+        TcpStream::connect(srv.addr).await.is_err(),
+        "no longer accepting"
+    );
+    assert!(!srv.socket.expect("socket").exists());
+}

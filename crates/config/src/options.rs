@@ -19,6 +19,9 @@ pub const DEFAULT_MANAGER_PORT: u16 = 5029;
 pub const DEFAULT_MANAGER_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Smallest accepted `manager_max_request_size` in bytes.
 pub const MIN_MANAGER_MAX_REQUEST_BYTES: usize = 64;
+/// Shortest `manager_request_timeout` accepted.
+pub const MIN_MANAGER_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Default `manager_request_timeout`.
 pub const DEFAULT_MANAGER_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `manager_max_connections`.
@@ -307,7 +310,16 @@ impl Collected {
             })?;
         }
         if let Some((k, s)) = get("manager_request_timeout") {
-            c.manager_request_timeout = typed(k, s, values::parse_seconds)?;
+            c.manager_request_timeout = typed(k, s, |v| {
+                let d = values::parse_seconds(v)?;
+                if d < MIN_MANAGER_REQUEST_TIMEOUT {
+                    return Err(format!(
+                        "{v} s is too short: at least 1 s is needed, since a request ending in a \
+                         single line break (`echo CMD | nc`) is complete only after 500 ms of silence"
+                    ));
+                }
+                Ok(d)
+            })?;
         }
         if let Some((k, s)) = get("manager_max_connections") {
             c.manager_max_connections = typed(k, s, |v| values::parse_count(v, 1))?;

@@ -312,7 +312,9 @@ fn manager_request_timeout() {
         get("2.5").manager_request_timeout,
         Duration::from_millis(2500)
     );
-    for bad in ["0", "0.0", "-1", "x", "1e2", ""] {
+    assert_eq!(get("1").manager_request_timeout, Duration::from_secs(1));
+    assert!(error("manager_request_timeout = 0.5\n").contains("0.5 s is too short"));
+    for bad in ["0", "0.0", "-1", "x", "1e2", "", "0.999"] {
         let e = error(&format!("manager_request_timeout = {bad}\n"));
         assert!(
             e.starts_with("/etc/x.conf:1: manager_request_timeout: "),

@@ -274,7 +274,7 @@ async fn serve<S>(
         .await;
         return;
     };
-    let reply = match read_request(&mut stream, limits).await {
+    let reply = match read_request(&mut stream, limits, &inner.shutdown).await {
         Request::Complete(bytes) => inner.respond(&bytes, transport).await,
         Request::Nothing => Vec::new(),
         Request::TooLarge(limit) => {
@@ -290,19 +290,43 @@ async fn serve<S>(
 }
 
 /// Reads one request by the rules of spec §1.5, within the request deadline and size cap.
-async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, limits: &Limits) -> Request {
+///
+/// At shutdown a connection that has sent nothing is closed at once, and a partial request
+/// gets one more idle window (500 ms) and is then answered with what has arrived: nobody can
+/// hold up a stop by keeping a connection open or trickling bytes.
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+    shutdown: &CancellationToken,
+) -> Request {
     let deadline = Instant::now() + limits.request_timeout;
+    let mut stop_at: Option<Instant> = None;
     let mut asm = RequestAssembler::new(limits.max_request_bytes);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         // The first read waits for the deadline; later ones apply the 500 ms idle rule.
-        let wait_until = if asm.is_empty() {
+        let mut wait_until = if asm.is_empty() {
             deadline
         } else {
             (Instant::now() + IDLE_COMPLETION).min(deadline)
         };
-        match timeout_at(wait_until, stream.read(&mut buf)).await {
+        if let Some(stop) = stop_at {
+            wait_until = wait_until.min(stop);
+        }
+        let read = tokio::select! {
+            biased;
+            r = timeout_at(wait_until, stream.read(&mut buf)) => r,
+            () = shutdown.cancelled(), if stop_at.is_none() => {
+                if asm.is_empty() {
+                    return Request::Nothing;
+                }
+                stop_at = Some(Instant::now() + IDLE_COMPLETION);
+                continue;
+            }
+        };
+        match read {
             Err(_) if asm.is_empty() => return Request::Nothing,
+            Err(_) if stop_at.is_some_and(|stop| wait_until >= stop) => break,
             Err(_) if wait_until >= deadline => return Request::TimedOut,
             Err(_) | Ok(Ok(0) | Err(_)) => break,
             Ok(Ok(n)) => match asm.push(&buf[..n]) {

@@ -127,6 +127,18 @@ async fn ask(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     talk(addr, &[request], Duration::ZERO, false).await.0
 }
 
+/// Asks `getversion` until the reply is not the connection-cap refusal (at most 1 s).
+async fn ask_until_served(addr: SocketAddr) -> Vec<u8> {
+    let until = Instant::now() + Duration::from_secs(1);
+    loop {
+        let reply = ask(addr, b"getversion\r\n\r\n").await;
+        if reply != voipsensor_manager::server::TOO_MANY_CONNECTIONS || Instant::now() > until {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn ask_unix(path: &Path, request: &[u8]) -> Vec<u8> {
     let mut s = UnixStream::connect(path).await.expect("connect");
     s.write_all(request).await.expect("write");
@@ -408,8 +420,13 @@ async fn limits() {
         let _ = s.read_to_end(&mut reply).await;
         reply
     });
-    // Meanwhile, others are served.
-    assert_eq!(ask(a, b"getversion\r\n\r\n").await, VERSION.as_bytes());
+    // Meanwhile, others are served (once the oversized request's connection, which may still be
+    // draining, has given its slot back).
+    assert_eq!(ask_until_served(a).await, VERSION.as_bytes());
+    assert!(
+        t0.elapsed() < Duration::from_millis(1400),
+        "served while the trickle goes on"
+    );
     let reply = trickle.await.expect("join");
     assert!(
         reply.starts_with(b"error: request timeout\n"),
@@ -427,8 +444,11 @@ async fn limits() {
         b"error: too many connections\n"
     );
     drop((idle1, idle2));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(ask(a, b"getversion\r\n\r\n").await, VERSION.as_bytes());
+    assert_eq!(
+        ask_until_served(a).await,
+        VERSION.as_bytes(),
+        "slots come back"
+    );
     srv.shutdown.cancel();
     srv.task.await.expect("join").expect("server");
 }
@@ -437,17 +457,36 @@ async fn limits() {
 async fn shutdown_finishes_replies_in_flight() {
     let srv = start(Limits::default(), true).await;
     let mut s = TcpStream::connect(srv.addr).await.expect("connect");
+    // Neither a silent client nor one trickling bytes may hold up the stop.
+    let silent = TcpStream::connect(srv.addr).await.expect("connect");
+    let mut trickler = TcpStream::connect(srv.addr).await.expect("connect");
+    let trickle = tokio::spawn(async move {
+        for b in b"getversion-forever".iter().cycle().take(200) {
+            if trickler.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
     // No blank line: the server waits 500 ms for more before answering.
     s.write_all(b"getversion\n").await.expect("write");
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = Instant::now();
     srv.shutdown.cancel();
     let mut reply = Vec::new();
     s.read_to_end(&mut reply).await.expect("read");
     assert_eq!(reply, VERSION.as_bytes());
     srv.task.await.expect("join").expect("server");
     assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
+    assert!(
         TcpStream::connect(srv.addr).await.is_err(),
         "no longer accepting"
     );
     assert!(!srv.socket.expect("socket").exists());
+    drop(silent);
+    trickle.abort();
 }

@@ -68,7 +68,8 @@ fn tcp_benches(c: &mut Criterion) {
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("listener address");
     let sensor: Arc<dyn SensorState> = Arc::new(Sensor::new(&Config::default()));
-    let server = Server::new(sensor, Settings::default());
+    let keys = Arc::new(voipsensor_manager::StaticKey::default());
+    let server = Server::new(sensor, keys, Settings::default());
     let token = CancellationToken::new();
     let task = rt.spawn(server.run(
         Listeners {

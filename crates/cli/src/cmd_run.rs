@@ -34,6 +34,9 @@ pub(crate) struct RunArgs {
     /// Spool directory (spooldir).
     #[arg(long, value_name = "DIR")]
     spooldir: Option<String>,
+    /// Embedded database file (sqlitedb).
+    #[arg(long, value_name = "PATH")]
+    sqlitedb: Option<String>,
 }
 
 impl RunArgs {
@@ -77,6 +80,9 @@ impl RunArgs {
         }
         if let Some(v) = &self.spooldir {
             add("spooldir", v, "--spooldir");
+        }
+        if let Some(v) = &self.sqlitedb {
+            add("sqlitedb", v, "--sqlitedb");
         }
         out
     }

@@ -1,5 +1,6 @@
 //! `voipsensor`: the sensor daemon and its command-line tools.
 
+mod cmd_keys;
 mod cmd_run;
 mod cmd_send;
 
@@ -25,6 +26,12 @@ enum Command {
     Run(cmd_run::RunArgs),
     /// Send one command to a sensor's manager API and print the reply.
     SendManagerCmd(cmd_send::SendArgs),
+    /// Print a new manager key and IV (base64); stores nothing.
+    GenerateAesKey,
+    /// Generate a manager key, store it in the database (replacing any) and print it.
+    StoreAesKey(cmd_keys::KeyArgs),
+    /// Delete the manager key from the database.
+    DeleteAesKey(cmd_keys::KeyArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +40,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd_run::run(args),
         Command::SendManagerCmd(args) => cmd_send::run(args),
+        Command::GenerateAesKey => cmd_keys::generate(),
+        Command::StoreAesKey(args) => cmd_keys::store(args),
+        Command::DeleteAesKey(args) => cmd_keys::delete(args),
     };
     match result {
         Ok(code) => code,

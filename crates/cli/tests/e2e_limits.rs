@@ -16,7 +16,39 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const TOO_MANY: &str = "error: too many connections\n";
-const FAILED_AES: &str = "failed aes decrypt!\n";
+/// `failed aes decrypt!\n` encrypted with the spec's test key (vector C5 of spec §9).
+const FAILED_AES_C5: &str = "c693ced2ecc36c7bfd429c65c0699af2cab1d45d325ee0d45f611270cf0142d0";
+
+/// The spec's §9 test key, as configuration lines.
+const SPEC_KEY_CONFIG: &str = "manager_aes_key = MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=\n\
+                               manager_aes_iv = QUJDREVGR0hJSktMTU5PUA==\n";
+
+fn failed_aes_reply() -> Vec<u8> {
+    let mut r = b"aes:".to_vec();
+    r.extend(
+        (0..FAILED_AES_C5.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&FAILED_AES_C5[i..i + 2], 16).expect("hex")),
+    );
+    r
+}
+
+/// Connects to `addr` from the loopback address `127.0.0.<n>`, so that each client counts as
+/// its own peer for the server's per-peer failure slowdown.
+fn connect_from(n: u8, addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let src = SocketAddr::from(([127, 0, 0, n], 0));
+    socket
+        .bind(&src.into())
+        .expect("bind a loopback source address");
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(common::IO_TIMEOUT))
+        .expect("timeout");
+    stream
+}
 
 /// A small deterministic generator (xorshift64*), so every run sends the same garbage.
 struct Garbage(u64);
@@ -317,7 +349,8 @@ fn clients_vanishing_mid_reply_do_not_hurt_the_server() {
 
 #[test]
 fn malformed_encrypted_requests_get_failed_aes_decrypt() {
-    let sensor = Sensor::start(&[], "");
+    // Every failure gets the same reply, encrypted with the sensor's key (no padding oracle).
+    let sensor = Sensor::start(&[], SPEC_KEY_CONFIG);
     let binary: Vec<u8> = (0..=255u8).rev().collect();
     let with_binary = |prefix: &[u8], suffix: &[u8]| [prefix, &binary[..], suffix].concat();
     // (request, answered at once?)
@@ -336,11 +369,17 @@ fn malformed_encrypted_requests_get_failed_aes_decrypt() {
         (with_binary(b"AES-128-CBC:", b":sea"), false),
     ];
     let addr = sensor.addr();
+    let expected = failed_aes_reply();
+    let expected = &expected;
     thread::scope(|s| {
-        for (request, at_once) in &cases {
+        for (i, (request, at_once)) in cases.iter().enumerate() {
             s.spawn(move || {
-                let (reply, took) = timed_exchange(addr, request);
-                assert_eq!(text(&reply), FAILED_AES, "{:?}", text(request));
+                let mut stream = connect_from(10 + u8::try_from(i).expect("few cases"), addr);
+                let started = Instant::now();
+                stream.write_all(request).expect("write");
+                let reply = read_reply(&mut stream);
+                let took = started.elapsed();
+                assert_eq!(&reply, expected, "{:?}", text(request));
                 if *at_once {
                     assert!(took < Duration::from_millis(300), "took {took:?}");
                 } else {
@@ -354,11 +393,11 @@ fn malformed_encrypted_requests_get_failed_aes_decrypt() {
         }
         // Half-closing ends an unterminated frame at once.
         s.spawn(move || {
-            let mut stream = connect(addr);
+            let mut stream = connect_from(9, addr);
             let started = Instant::now();
             stream.write_all(b"aes:xx").expect("write");
             half_close(&stream);
-            assert_eq!(text(&read_reply(&mut stream)), FAILED_AES);
+            assert_eq!(&read_reply(&mut stream), expected);
             assert!(started.elapsed() < Duration::from_millis(300));
         });
     });

@@ -1,21 +1,24 @@
 //! voipsensor's composition root: turns a loaded configuration into a running sensor.
 //!
-//! Today that is the manager API answering from the sensor's tables; capture, call tracking,
-//! the spool and the database are wired in here as they arrive, and this crate owns the order
-//! in which they start and stop.
+//! Today that is the database (manager key, `sensors` row) and the manager API answering from
+//! the sensor's tables; capture, call tracking and the spool are wired in here as they arrive,
+//! and this crate owns the order in which they start and stop.
 
+mod keys;
 mod sensor;
 
+pub use keys::{KeyLoadError, MIN_RELOAD_INTERVAL, ManagerKeys};
 pub use sensor::Sensor;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use voipsensor_config::Config;
+use voipsensor_keystore::{SensorRecord, Store, StoreError};
 use voipsensor_manager::{
-    BindError, CancellationToken, Limits, Listeners, Server, Settings, SocketFile,
+    BindError, CancellationToken, KeyProvider, Limits, Listeners, Server, Settings, SocketFile,
 };
 
 /// Why the sensor could not start.
@@ -35,6 +38,12 @@ pub enum StartError {
     /// The server failed.
     #[error("manager API: {0}")]
     Server(std::io::Error),
+    /// The configured manager key is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyLoadError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Database(#[from] StoreError),
 }
 
 /// The manager limits a configuration asks for.
@@ -74,19 +83,137 @@ pub async fn bind_listeners(config: &Config) -> Result<Listeners, StartError> {
 
 /// Runs the sensor until `shutdown` is cancelled.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+    let configured_key = ManagerKeys::configured(&config)?;
+    let store = open_store(&config).await?;
     let listeners = bind_listeners(&config).await?;
+    let keys = Arc::new(match configured_key {
+        Some(key) => {
+            info!("manager key from the configuration");
+            ManagerKeys::fixed(key)
+        }
+        None => ManagerKeys::stored(store.clone()),
+    });
+    if keys.current().is_none() && !load_key(&keys).await {
+        error!(
+            db = %store.describe(),
+            "no manager key yet (is the database reachable?): encryption stays on and protected commands over TCP are refused until the key can be read; retrying every 5 s"
+        );
+        tokio::spawn(retry(shutdown.clone(), Duration::from_secs(5), {
+            let keys = keys.clone();
+            move || {
+                let keys = keys.clone();
+                async move { load_key(&keys).await }
+            }
+        }));
+    }
+    if config.manager_enable_unencrypted {
+        warn!(
+            "manager_enable_unencrypted = yes: protected commands are served in plaintext over TCP"
+        );
+    }
+    if let Some(record) = sensor_record(&config) {
+        tokio::spawn(retry(
+            shutdown.clone(),
+            Duration::from_secs(30),
+            move || {
+                let (store, record) = (store.clone(), record.clone());
+                async move { register(store, record).await }
+            },
+        ));
+    }
     let sensor = Arc::new(Sensor::new(&config));
     let settings = Settings {
         limits: limits(&config),
         unencrypted_allowed: config.manager_enable_unencrypted,
     };
-    let server = Server::new(sensor, settings);
+    let server = Server::new(sensor, keys, settings);
     server
         .run(listeners, shutdown)
         .await
         .map_err(StartError::Server)?;
     info!("sensor stopped");
     Ok(())
+}
+
+/// Opens the configured database on a blocking thread.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let db = config.database.clone();
+    let opened = tokio::task::spawn_blocking(move || voipsensor_keystore::open(&db)).await;
+    match opened {
+        Ok(store) => Ok(Arc::from(store?)),
+        Err(e) => Err(StoreError::Open {
+            db: "database".into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Loads (or creates) the key on a blocking thread; true once a key is in force.
+async fn load_key(keys: &Arc<ManagerKeys>) -> bool {
+    let k = keys.clone();
+    let _ = tokio::task::spawn_blocking(move || k.reload()).await;
+    let loaded = keys.current().is_some();
+    if loaded {
+        info!("encryption on: protected commands over TCP need the manager key");
+    }
+    loaded
+}
+
+/// The `sensors` row of this sensor, when it has an id: clients find it by id through it.
+fn sensor_record(config: &Config) -> Option<SensorRecord> {
+    let id_sensor = config.id_sensor?;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let host = if config.manager_ip.is_unspecified() {
+        hostname.clone()
+    } else {
+        config.manager_ip.to_string()
+    };
+    let name = if hostname.is_empty() {
+        format!("voipsensor {id_sensor}")
+    } else {
+        hostname
+    };
+    Some(SensorRecord {
+        id_sensor,
+        name,
+        host,
+        port: config.manager_port,
+    })
+}
+
+async fn register(store: Arc<dyn Store>, record: SensorRecord) -> bool {
+    let id = record.id_sensor;
+    let describe = store.describe();
+    match tokio::task::spawn_blocking(move || store.upsert_sensor(&record)).await {
+        Ok(Ok(())) => {
+            info!(id_sensor = id, db = %describe, "sensor recorded in the sensors table");
+            true
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot record the sensor in the sensors table; retrying");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// Runs `attempt` now and then every `every` until it returns true or `shutdown` fires.
+async fn retry<F, Fut>(shutdown: CancellationToken, every: Duration, attempt: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        if attempt().await {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }
 
 /// How long a graceful stop may take before the process gives up on it.

@@ -5,7 +5,8 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
-use voipsensor_manager_proto::dispatch::NEED_AES;
+use voipsensor_manager_proto::aes::{self, Cipher, KeyMaterial, ReplyError};
+use voipsensor_manager_proto::dispatch::{FAILED_AES_DECRYPT, NEED_AES};
 use voipsensor_manager_proto::zip;
 
 /// Where the sensor listens.
@@ -70,6 +71,20 @@ pub enum ClientError {
     /// The reply is encrypted and this client has no key for it.
     #[error("the reply is encrypted (aes:) and no key was given")]
     EncryptedReply,
+    /// The encrypted reply did not decrypt with our key.
+    #[error("reply could not be decrypted: wrong key?")]
+    WrongKey,
+    /// The sensor could not decrypt the request.
+    #[error("the sensor could not decrypt the request (failed aes decrypt!): wrong key?")]
+    SensorCannotDecrypt,
+    /// The sensor has no manager key, so it cannot take encrypted requests.
+    #[error(
+        "the sensor has no manager key and cannot decrypt requests (failed aes decrypt! in plaintext)"
+    )]
+    SensorHasNoKey,
+    /// The command could not be framed (a ciphertext that always contains `:sea`).
+    #[error("the command cannot be encrypted with this key without containing the end marker")]
+    CannotFrame,
     /// The reply looked like gzip but did not decompress.
     #[error("the reply is not valid gzip: {0}")]
     BadGzip(io::Error),
@@ -178,6 +193,42 @@ pub fn decode_plain_reply(reply: Vec<u8>) -> Result<Vec<u8>, ClientError> {
     Ok(reply)
 }
 
+/// Sends one command encrypted with `key` and returns its decrypted, decoded reply.
+pub fn send_encrypted(
+    endpoint: &Endpoint,
+    command: &str,
+    cipher: Cipher,
+    key: &KeyMaterial,
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
+    let request = aes::request_frame(cipher, key, command).ok_or(ClientError::CannotFrame)?;
+    let reply = exchange(endpoint, &request, timeout)?;
+    decode_encrypted_reply(&reply, cipher, key)
+}
+
+/// Interprets a reply to an encrypted request: decrypt, then inflate gzip.
+pub fn decode_encrypted_reply(
+    reply: &[u8],
+    cipher: Cipher,
+    key: &KeyMaterial,
+) -> Result<Vec<u8>, ClientError> {
+    if reply == FAILED_AES_DECRYPT {
+        return Err(ClientError::SensorHasNoKey);
+    }
+    let plain = aes::decrypt_reply(cipher, key, reply).map_err(|e| match e {
+        ReplyError::WrongKey => ClientError::WrongKey,
+        // A plaintext answer to an encrypted request: a server speaking another protocol.
+        ReplyError::NotEncrypted => ClientError::WrongKey,
+    })?;
+    if plain == FAILED_AES_DECRYPT {
+        return Err(ClientError::SensorCannotDecrypt);
+    }
+    if zip::is_gzip(&plain) {
+        return zip::gunzip(&plain).map_err(ClientError::BadGzip);
+    }
+    Ok(plain)
+}
+
 /// Sends one plaintext command and returns its decoded reply.
 pub fn send_plain(
     endpoint: &Endpoint,
@@ -211,6 +262,47 @@ mod tests {
             decode_plain_reply(b"2026".to_vec()).expect("plain"),
             b"2026"
         );
+    }
+
+    #[test]
+    fn encrypted_reply_decoding() {
+        let key = KeyMaterial::new(
+            b"0123456789abcdefghijklmnopqrstuv",
+            b"ABCDEFGHIJKLMNOP",
+            Cipher::Aes128Cbc,
+        )
+        .expect("key");
+        let wrap = |body: &[u8]| {
+            let mut r = aes::REPLY_PREFIX.to_vec();
+            r.extend(aes::encrypt(Cipher::Aes128Cbc, &key, body).expect("fits"));
+            r
+        };
+        assert_eq!(
+            decode_encrypted_reply(&wrap(b"2026.04.0"), Cipher::Aes128Cbc, &key).expect("ok"),
+            b"2026.04.0"
+        );
+        assert_eq!(
+            decode_encrypted_reply(&wrap(&zip::gzip(b"[[]]")), Cipher::Aes128Cbc, &key)
+                .expect("ok"),
+            b"[[]]"
+        );
+        assert_eq!(
+            decode_encrypted_reply(b"", Cipher::Aes128Cbc, &key).expect("empty"),
+            b""
+        );
+        assert!(matches!(
+            decode_encrypted_reply(&wrap(b"failed aes decrypt!\n"), Cipher::Aes128Cbc, &key),
+            Err(ClientError::SensorCannotDecrypt)
+        ));
+        assert!(matches!(
+            decode_encrypted_reply(b"failed aes decrypt!\n", Cipher::Aes128Cbc, &key),
+            Err(ClientError::SensorHasNoKey)
+        ));
+        let other = KeyMaterial::new(&[1; 16], &[2; 16], Cipher::Aes128Cbc).expect("key");
+        assert!(matches!(
+            decode_encrypted_reply(&wrap(b"2026.04.0"), Cipher::Aes128Cbc, &other),
+            Err(ClientError::WrongKey)
+        ));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! speak raw bytes to it.
 
 pub mod client;
+pub mod keys;
 pub mod server;
 pub mod unix_socket;
 
+pub use keys::{KeyProvider, StaticKey};
 pub use server::{Limits, Listeners, Server, Settings};
 pub use tokio_util::sync::CancellationToken;
 pub use unix_socket::{BindError, SocketFile};

@@ -1,8 +1,10 @@
 //! The manager API server: accept loops, per-connection request handling, limits,
 //! runtime sockets (`manager_file`) and graceful shutdown.
 
+use crate::keys::{FailureLimiter, KeyProvider};
 use crate::unix_socket::{SocketFile, temp_path};
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+use voipsensor_manager_proto::aes::{self, Cipher, KeyMaterial, StreamEncryptor};
 use voipsensor_manager_proto::dispatch::{
     self, Access, COMMAND_NOT_FOUND, FAILED_AES_DECRYPT, KeyState, ManagerFileRequest, NEED_AES,
     Outcome, SensorState, Transport,
@@ -22,6 +25,7 @@ use voipsensor_manager_proto::framing::{
     self, IDLE_COMPLETION, Progress, READ_CHUNK, RequestAssembler,
 };
 use voipsensor_manager_proto::registry;
+use voipsensor_manager_proto::registry::Command;
 
 /// Limits that protect the server from oversized, slow and too many clients.
 #[derive(Debug, Clone)]
@@ -98,6 +102,8 @@ impl std::fmt::Debug for Server {
 
 struct Inner {
     sensor: Arc<dyn SensorState>,
+    keys: Arc<dyn KeyProvider>,
+    failures: FailureLimiter,
     settings: Settings,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -119,12 +125,18 @@ struct RuntimeSocket {
 }
 
 impl Server {
-    /// A server answering from `sensor`.
-    pub fn new(sensor: Arc<dyn SensorState>, settings: Settings) -> Self {
+    /// A server answering from `sensor`, with the manager key from `keys`.
+    pub fn new(
+        sensor: Arc<dyn SensorState>,
+        keys: Arc<dyn KeyProvider>,
+        settings: Settings,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.limits.max_connections));
         Self {
             inner: Arc::new(Inner {
                 sensor,
+                keys,
+                failures: FailureLimiter::default(),
                 settings,
                 permits,
                 tracker: TaskTracker::new(),
@@ -216,8 +228,10 @@ async fn accept_loop(
                 let inner2 = inner.clone();
                 inner.tracker.spawn(async move {
                     match conn {
-                        Conn::Tcp(s) => serve(inner2, s, Transport::Tcp, permit).await,
-                        Conn::Unix(s) => serve(inner2, s, Transport::Unix, permit).await,
+                        Conn::Tcp(s, peer) => {
+                            serve(inner2, s, Transport::Tcp, Some(peer), permit).await
+                        }
+                        Conn::Unix(s) => serve(inner2, s, Transport::Unix, None, permit).await,
                     }
                 });
             }
@@ -235,13 +249,13 @@ async fn accept_loop(
 }
 
 enum Conn {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, IpAddr),
     Unix(tokio::net::UnixStream),
 }
 
 async fn accept(acceptor: &Acceptor) -> io::Result<Conn> {
     match acceptor {
-        Acceptor::Tcp(l) => l.accept().await.map(|(s, _)| Conn::Tcp(s)),
+        Acceptor::Tcp(l) => l.accept().await.map(|(s, a)| Conn::Tcp(s, a.ip())),
         Acceptor::Unix(l) => l.accept().await.map(|(s, _)| Conn::Unix(s)),
     }
 }
@@ -258,6 +272,7 @@ async fn serve<S>(
     inner: Arc<Inner>,
     mut stream: S,
     transport: Transport,
+    peer: Option<IpAddr>,
     permit: Option<OwnedSemaphorePermit>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -265,25 +280,20 @@ async fn serve<S>(
     let limits = &inner.settings.limits;
     let Some(_permit) = permit else {
         debug!("connection refused: all slots taken");
-        finish(
-            &mut stream,
-            TOO_MANY_CONNECTIONS,
-            limits,
-            Duration::from_millis(200),
-        )
-        .await;
+        let refusal = Reply::plain(TOO_MANY_CONNECTIONS);
+        finish(&mut stream, &refusal, limits, Duration::from_millis(200)).await;
         return;
     };
     let reply = match read_request(&mut stream, limits, &inner.shutdown).await {
-        Request::Complete(bytes) => inner.respond(&bytes, transport).await,
-        Request::Nothing => Vec::new(),
+        Request::Complete(bytes) => inner.respond(&bytes, transport, peer).await,
+        Request::Nothing => Reply::plain(b""),
         Request::TooLarge(limit) => {
             debug!(limit, "request too large");
-            format!("error: request too large (limit {limit} bytes)\n").into_bytes()
+            Reply::plain(format!("error: request too large (limit {limit} bytes)\n").as_bytes())
         }
         Request::TimedOut => {
             debug!("request not complete within the request timeout");
-            REQUEST_TIMEOUT.to_vec()
+            Reply::plain(REQUEST_TIMEOUT)
         }
     };
     finish(&mut stream, &reply, limits, limits.linger).await;
@@ -343,24 +353,72 @@ async fn read_request<S: AsyncRead + Unpin>(
     }
 }
 
-/// Writes the reply, half-closes, then drains unread input for up to `linger` so that closing
-/// does not reset the connection while the client still reads the reply.
-async fn finish<S>(stream: &mut S, reply: &[u8], limits: &Limits, linger: Duration)
+/// A reply body and, for encrypted requests, how to encrypt it.
+struct Reply {
+    body: Vec<u8>,
+    encrypt: Option<(Cipher, Arc<KeyMaterial>)>,
+}
+
+impl Reply {
+    fn plain(body: &[u8]) -> Self {
+        Self {
+            body: body.to_vec(),
+            encrypt: None,
+        }
+    }
+
+    /// Encrypted with `cipher`, or AES-128 when the key is too short for it.
+    fn encrypted(body: Vec<u8>, cipher: Cipher, key: Arc<KeyMaterial>) -> Self {
+        let cipher = if key.supports(cipher) {
+            cipher
+        } else {
+            Cipher::Aes128Cbc
+        };
+        Self {
+            body,
+            encrypt: Some((cipher, key)),
+        }
+    }
+}
+
+/// Writes the reply (encrypted as one CBC stream behind `aes:` when asked, piece by piece),
+/// half-closes, then drains unread input for up to `linger` so that closing does not reset
+/// the connection while the client still reads the reply.
+async fn finish<S>(stream: &mut S, reply: &Reply, limits: &Limits, linger: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    for piece in reply.chunks(WRITE_PIECE) {
-        match timeout(limits.write_timeout, stream.write_all(piece)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                debug!(error = %e, "client went away during the reply");
-                return;
+    let mut encryptor = match &reply.encrypt {
+        // A handler that wrote nothing gives an empty reply, without the prefix (spec §2.5).
+        Some((cipher, key)) if !reply.body.is_empty() => StreamEncryptor::new(*cipher, key),
+        _ => None,
+    };
+    let mut piece_buf = Vec::with_capacity(if encryptor.is_some() {
+        WRITE_PIECE + 32
+    } else {
+        0
+    });
+    if encryptor.is_some() {
+        piece_buf.extend_from_slice(aes::REPLY_PREFIX);
+    }
+    let mut pieces = reply.body.chunks(WRITE_PIECE).peekable();
+    while let Some(piece) = pieces.next() {
+        let bytes = match encryptor.as_mut() {
+            Some(enc) => {
+                enc.update(piece, &mut piece_buf);
+                if pieces.peek().is_none()
+                    && let Some(enc) = encryptor.take()
+                {
+                    enc.finish(&mut piece_buf);
+                }
+                &piece_buf[..]
             }
-            Err(_) => {
-                debug!("client stopped reading the reply; cut off");
-                return;
-            }
+            None => piece,
+        };
+        if !write_piece(stream, bytes, limits).await {
+            return;
         }
+        piece_buf.clear();
     }
     if timeout(limits.write_timeout, stream.shutdown())
         .await
@@ -379,22 +437,101 @@ where
     }
 }
 
+/// Writes one piece within the write timeout; false when the client is gone or stalled.
+async fn write_piece<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], limits: &Limits) -> bool {
+    match timeout(limits.write_timeout, stream.write_all(bytes)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(error = %e, "client went away during the reply");
+            false
+        }
+        Err(_) => {
+            debug!("client stopped reading the reply; cut off");
+            false
+        }
+    }
+}
+
 impl Inner {
     fn lock_sockets(&self) -> std::sync::MutexGuard<'_, SocketFiles> {
         self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The reply to one complete request.
-    async fn respond(self: &Arc<Self>, request: &[u8], transport: Transport) -> Vec<u8> {
+    async fn respond(
+        self: &Arc<Self>,
+        request: &[u8],
+        transport: Transport,
+        peer: Option<IpAddr>,
+    ) -> Reply {
         if framing::is_encrypted(request) {
-            // No manager key exists: an encrypted request cannot be decrypted, and the
-            // failure is reported in plaintext (spec §2.4).
-            debug!("encrypted request without a key");
-            return FAILED_AES_DECRYPT.to_vec();
+            return self.respond_encrypted(request, transport, peer).await;
         }
         let Some(line) = framing::command_line(request) else {
-            return Vec::new();
+            return Reply::plain(b"");
         };
+        let access = Access {
+            transport,
+            encrypted: false,
+            key_exists: self.keys.encryption_required(),
+            unencrypted_allowed: self.settings.unencrypted_allowed,
+        };
+        Reply::plain(&self.run_line(line, access).await)
+    }
+
+    /// An encrypted request: decrypt (re-reading the key once if that fails), run, encrypt.
+    async fn respond_encrypted(
+        self: &Arc<Self>,
+        request: &[u8],
+        transport: Transport,
+        peer: Option<IpAddr>,
+    ) -> Reply {
+        let key = match self.keys.current() {
+            Some(k) => Some(k),
+            None => self.reload_key().await,
+        };
+        let Some(key) = key else {
+            // No key exists at all: the failure is reported in plaintext (spec §2.4).
+            debug!("encrypted request, but no manager key");
+            return Reply::plain(FAILED_AES_DECRYPT);
+        };
+        let (text, cipher, key) = match aes::decrypt_request(request, &key) {
+            Ok(text) => (
+                text,
+                aes::parse_frame(request).map_or(Cipher::default(), |f| f.cipher),
+                key,
+            ),
+            Err((_, cipher)) => {
+                // The key may have been replaced since it was cached: read it again, once.
+                let fresh = self.reload_key().await.unwrap_or_else(|| key.clone());
+                match aes::decrypt_request(request, &fresh) {
+                    Ok(text) if fresh != key => (text, cipher, fresh),
+                    _ => {
+                        // Same reply whatever went wrong (padding, key, framing, binary text):
+                        // no padding oracle. Repeated failures from one peer are slowed down.
+                        let delay = self.failures.record(peer, std::time::Instant::now());
+                        debug!(?delay, "encrypted request could not be decrypted");
+                        tokio::time::sleep(delay).await;
+                        return Reply::encrypted(FAILED_AES_DECRYPT.to_vec(), cipher, fresh);
+                    }
+                }
+            }
+        };
+        let Some(line) = framing::command_line(&text) else {
+            return Reply::encrypted(Vec::new(), cipher, key);
+        };
+        let access = Access {
+            transport,
+            encrypted: true,
+            key_exists: true,
+            unencrypted_allowed: self.settings.unencrypted_allowed,
+        };
+        let body = self.run_line(line, access).await;
+        Reply::encrypted(body, cipher, key)
+    }
+
+    /// Looks the command up, applies the access rule and runs it.
+    async fn run_line(self: &Arc<Self>, line: &[u8], access: Access) -> Vec<u8> {
         let Some(found) = registry::lookup(line) else {
             debug!(bytes = line.len(), "command not found");
             return COMMAND_NOT_FOUND.to_vec();
@@ -405,20 +542,31 @@ impl Inner {
                 "command matched by substring, not by its exact name"
             );
         } else {
-            debug!(command = found.entry.name, ?transport, "request");
+            debug!(command = found.entry.name, transport = ?access.transport, encrypted = access.encrypted, "request");
         }
-        let access = Access {
-            transport,
-            encrypted: false,
-            key_exists: false,
-            unencrypted_allowed: self.settings.unencrypted_allowed,
-        };
         if !access.permits(found.entry.aes) {
             return NEED_AES.to_vec();
         }
-        match dispatch::execute(&found, line, self.sensor.as_ref(), KeyState::default()) {
+        let keys = KeyState {
+            supported: self.keys.encryption_required() || self.keys.current().is_some(),
+            exists: if found.entry.command == Command::ExistsAesKey {
+                self.reload_key().await.is_some()
+            } else {
+                self.keys.current().is_some()
+            },
+        };
+        match dispatch::execute(&found, line, self.sensor.as_ref(), keys) {
             Outcome::Reply(bytes) => bytes,
             Outcome::ManagerFile(req) => self.manager_file(req).await.into_bytes(),
+        }
+    }
+
+    /// Re-reads the key on a blocking thread.
+    async fn reload_key(self: &Arc<Self>) -> Option<Arc<KeyMaterial>> {
+        let keys = self.keys.clone();
+        match tokio::task::spawn_blocking(move || keys.reload()).await {
+            Ok(k) => k,
+            Err(_) => self.keys.current(),
         }
     }
 

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::task::JoinHandle;
-use voipsensor_manager::{CancellationToken, Limits, Listeners, Server, Settings, SocketFile};
+use voipsensor_manager::{
+    CancellationToken, KeyProvider, Limits, Listeners, Server, Settings, SocketFile, StaticKey,
+};
+use voipsensor_manager_proto::aes::{Cipher, KeyMaterial};
 use voipsensor_manager_proto::dispatch::SensorState;
 use voipsensor_manager_proto::json::{Row, Value};
 use voipsensor_manager_proto::listcalls::{self, Summary};
@@ -68,6 +71,15 @@ struct Running {
 }
 
 async fn start(limits: Limits, with_socket: bool) -> Running {
+    start_with(limits, with_socket, Arc::new(StaticKey::default()), false).await
+}
+
+async fn start_with(
+    limits: Limits,
+    with_socket: bool,
+    keys: Arc<dyn KeyProvider>,
+    unencrypted_allowed: bool,
+) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = tcp.local_addr().expect("addr");
@@ -77,9 +89,10 @@ async fn start(limits: Limits, with_socket: bool) -> Running {
         .map(|p| SocketFile::bind(p).expect("socket"));
     let server = Server::new(
         Arc::new(Fixture),
+        keys,
         Settings {
             limits,
-            unencrypted_allowed: false,
+            unencrypted_allowed,
         },
     );
     let shutdown = CancellationToken::new();
@@ -489,4 +502,377 @@ async fn shutdown_finishes_replies_in_flight() {
     assert!(!srv.socket.expect("socket").exists());
     drop(silent);
     trickle.abort();
+}
+
+// --- encryption (spec §2, §9 cases 2-5) ---------------------------------------------------
+
+/// The test key of spec §9.
+fn spec_key() -> Arc<KeyMaterial> {
+    Arc::new(
+        KeyMaterial::from_base64(
+            "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=",
+            "QUJDREVGR0hJSktMTU5PUA==",
+            Cipher::Aes256Cbc,
+        )
+        .expect("spec key"),
+    )
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn frame(name: &str, ct_hex: &str) -> Vec<u8> {
+    let mut f = format!("{name}:").into_bytes();
+    f.extend(hex(ct_hex));
+    f.extend_from_slice(b":sea");
+    f
+}
+
+const C1: &str = "7421d5039333a0685eb2bc67779da147";
+const C2: &str = "4468299905841ec83515a5fcfd5f60f2";
+const C4: &str = "4bd6064c0dc3704beca02fd79c18c1eb";
+const C5: &str = "c693ced2ecc36c7bfd429c65c0699af2cab1d45d325ee0d45f611270cf0142d0";
+const C6: &str = "10bba7eb0e559e53a9d27ec1b95a5194be527ed25be3e553bee57e7f19dd3d38";
+const C7: &str = "36060c0ecf81593db3d8cffc1d52bc51";
+const C8: &str = "3e0ad136bce269e65a63da78bff7c1c2";
+const C9: &str = "93b3036c325897876dc67f9ce57ff9dd";
+
+fn aes_reply(ct_hex: &str) -> Vec<u8> {
+    let mut r = b"aes:".to_vec();
+    r.extend(hex(ct_hex));
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_requests_match_the_spec_vectors() {
+    let srv = start_with(
+        Limits::default(),
+        false,
+        Arc::new(StaticKey(Some(spec_key()))),
+        false,
+    )
+    .await;
+    let a = srv.addr;
+    let (reply, took) = talk(a, &[&frame("aes-128-cbc", C1)], Duration::ZERO, false).await;
+    assert_eq!(reply, aes_reply(C4));
+    assert!(
+        took < Duration::from_millis(300),
+        "a complete frame is answered at once"
+    );
+    assert_eq!(
+        ask(a, &frame("aes", C1)).await,
+        aes_reply(C4),
+        "`aes:` means aes-128-cbc"
+    );
+    assert_eq!(
+        ask(a, &frame("aes-128-cbc", C2)).await,
+        aes_reply(C4),
+        "terminator stripped"
+    );
+    assert_eq!(ask(a, &frame("aes-256-cbc", C7)).await, aes_reply(C8));
+    let (reply, took) = talk(a, &[&frame("AES-128-CBC", C1)], Duration::ZERO, false).await;
+    assert_eq!(reply, aes_reply(C4));
+    assert!(
+        took >= Duration::from_millis(450),
+        "upper-case name waits for the 500 ms rule"
+    );
+    let mut trailing = frame("aes-128-cbc", C1);
+    trailing.extend_from_slice(b"ignored trailing bytes");
+    assert_eq!(ask(a, &trailing).await, aes_reply(C4));
+    let need_aes =
+        voipsensor_manager_proto::aes::request_frame(Cipher::Aes128Cbc, &spec_key(), "need_aes")
+            .expect("frame");
+    assert_eq!(ask(a, &need_aes).await, aes_reply(C9));
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_decryption_failure_gets_the_same_reply() {
+    let srv = start_with(
+        Limits::default(),
+        false,
+        Arc::new(StaticKey(Some(spec_key()))),
+        false,
+    )
+    .await;
+    let a = srv.addr;
+    let failed = aes_reply(C5);
+    // A cipher name of 20+ characters.
+    assert_eq!(ask(a, &frame("aes-128-cbc-xxxxxxxxx", C1)).await, failed);
+    // A 15-byte ciphertext.
+    assert_eq!(ask(a, &frame("aes-128-cbc", &C1[..30])).await, failed);
+    // An empty ciphertext, and no `:` at all (answered at EOF).
+    assert_eq!(ask(a, b"aes-128-cbc::sea").await, failed);
+    assert_eq!(
+        talk(a, &[b"aesxxxxxxxxxxxxxxxxxxxxxxxx"], Duration::ZERO, true)
+            .await
+            .0,
+        failed
+    );
+    // Invalid padding: the last block of C3 decrypted alone.
+    assert_eq!(
+        ask(a, &frame("aes-128-cbc", "5db9770b0233597a3571da4bbf26d645")).await,
+        failed
+    );
+    // Valid padding but a binary plaintext: the same reply (the reference answers
+    // `command not found` here, which makes it a padding oracle).
+    let binary =
+        voipsensor_manager_proto::aes::encrypt(Cipher::Aes128Cbc, &spec_key(), b"\x01\x02\x03")
+            .expect("fits");
+    let mut req = b"aes-128-cbc:".to_vec();
+    req.extend(binary);
+    req.extend_from_slice(b":sea");
+    assert_eq!(ask(a, &req).await, failed);
+    // A wrong key; with aes-256 the failure reply is aes-256 too.
+    let other = KeyMaterial::new(&[7; 32], &[9; 16], Cipher::Aes256Cbc).expect("key");
+    let wrong =
+        voipsensor_manager_proto::aes::request_frame(Cipher::Aes256Cbc, &other, "getversion")
+            .expect("frame");
+    let reply = ask(a, &wrong).await;
+    assert_eq!(
+        voipsensor_manager_proto::aes::decrypt_reply(Cipher::Aes256Cbc, &spec_key(), &reply)
+            .expect("aes-256 reply"),
+        b"failed aes decrypt!\n"
+    );
+    // An unknown command, encrypted.
+    let nosuch =
+        voipsensor_manager_proto::aes::request_frame(Cipher::Aes128Cbc, &spec_key(), "nosuchcmd")
+            .expect("frame");
+    assert_eq!(ask(a, &nosuch).await, aes_reply(C6));
+    // A command with no output: zero bytes, no prefix.
+    let silent = voipsensor_manager_proto::aes::request_frame(
+        Cipher::Aes128Cbc,
+        &spec_key(),
+        "manager_file foo",
+    )
+    .expect("frame");
+    assert_eq!(ask(a, &silent).await, b"");
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_from_one_peer_are_slowed_down() {
+    let srv = start_with(
+        Limits::default(),
+        false,
+        Arc::new(StaticKey(Some(spec_key()))),
+        false,
+    )
+    .await;
+    let bad = frame("aes-128-cbc", &C1[..30]);
+    for _ in 0..5 {
+        let (_, took) = talk(srv.addr, &[&bad], Duration::ZERO, false).await;
+        assert!(
+            took < Duration::from_millis(200),
+            "the first failures are not delayed ({took:?})"
+        );
+    }
+    let (reply, took) = talk(srv.addr, &[&bad], Duration::ZERO, false).await;
+    assert_eq!(reply, aes_reply(C5));
+    assert!(
+        took >= Duration::from_millis(240),
+        "the sixth failure is delayed ({took:?})"
+    );
+    // A good request is not delayed.
+    let (reply, took) = talk(
+        srv.addr,
+        &[&frame("aes-128-cbc", C1)],
+        Duration::ZERO,
+        false,
+    )
+    .await;
+    assert_eq!(reply, aes_reply(C4));
+    assert!(took < Duration::from_millis(200));
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn need_aes_matrix() {
+    let keys: Arc<dyn KeyProvider> = Arc::new(StaticKey(Some(spec_key())));
+    let srv = start_with(Limits::default(), true, keys.clone(), false).await;
+    let a = srv.addr;
+    for protected in [
+        "listcalls",
+        "listcalls {}",
+        "help",
+        "help listcalls ",
+        "listregisters",
+        "totalregisters",
+        "sipports",
+        "xlistcalls",
+    ] {
+        assert_eq!(
+            ask(a, format!("{protected}\r\n\r\n").as_bytes()).await,
+            b"need aes!\n",
+            "{protected}"
+        );
+    }
+    for (exempt, reply) in [
+        ("getversion", VERSION.as_bytes()),
+        ("xgetversion", VERSION.as_bytes()),
+        ("totalcalls", b"2"),
+        ("support_aes", b"yes"),
+        ("exists_aes_key", b"yes"),
+        ("need_aes", b"need aes!\n"),
+        ("failed_aes_decrypt", b"failed aes decrypt!\n"),
+        ("manager_file foo", b""),
+    ] {
+        assert_eq!(
+            ask(a, format!("{exempt}\r\n\r\n").as_bytes()).await,
+            reply,
+            "{exempt}"
+        );
+    }
+    assert!(
+        String::from_utf8(ask(a, b"sniffer_stat\r\n\r\n").await)
+            .expect("utf8")
+            .starts_with("{\"version\"")
+    );
+    assert_eq!(ask(a, b"nosuchcmd\r\n\r\n").await, b"command not found\n");
+    // The Unix socket takes plaintext; encrypted requests there get encrypted replies.
+    let path = srv.socket.clone().expect("socket");
+    assert!(
+        ask_unix(&path, b"listcalls\r\n\r\n")
+            .await
+            .starts_with(b"[[\"callreference\"")
+    );
+    assert_eq!(
+        ask_unix(&path, &frame("aes-128-cbc", C1)).await,
+        aes_reply(C4)
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+
+    let open = start_with(Limits::default(), false, keys, true).await;
+    assert!(
+        ask(open.addr, b"listcalls\r\n\r\n")
+            .await
+            .starts_with(b"[[\"callreference\""),
+        "manager_enable_unencrypted"
+    );
+    assert_eq!(
+        ask(open.addr, &frame("aes-128-cbc", C1)).await,
+        aes_reply(C4),
+        "encryption still works"
+    );
+    open.shutdown.cancel();
+    open.task.await.expect("join").expect("server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_replies_are_one_cbc_stream() {
+    let srv = start_with(
+        Limits::default(),
+        false,
+        Arc::new(StaticKey(Some(spec_key()))),
+        false,
+    )
+    .await;
+    let plain_help = {
+        let open = start(Limits::default(), false).await;
+        let h = ask(open.addr, b"help\r\n\r\n").await;
+        open.shutdown.cancel();
+        h
+    };
+    let req = voipsensor_manager_proto::aes::request_frame(Cipher::Aes128Cbc, &spec_key(), "help")
+        .expect("frame");
+    let reply = ask(srv.addr, &req).await;
+    assert_eq!(&reply[..4], b"aes:");
+    assert_eq!(reply.len() - 4, 16 * (plain_help.len() / 16 + 1));
+    assert_eq!(
+        voipsensor_manager_proto::aes::decrypt_reply(Cipher::Aes128Cbc, &spec_key(), &reply)
+            .expect("decrypts"),
+        plain_help
+    );
+    // gzip inside, then AES.
+    let req = voipsensor_manager_proto::aes::request_frame(
+        Cipher::Aes128Cbc,
+        &spec_key(),
+        r#"listcalls {"zip":"yes"}"#,
+    )
+    .expect("frame");
+    let inner = voipsensor_manager_proto::aes::decrypt_reply(
+        Cipher::Aes128Cbc,
+        &spec_key(),
+        &ask(srv.addr, &req).await,
+    )
+    .expect("decrypts");
+    assert_eq!(&inner[..2], &[0x1f, 0x8b]);
+    assert!(
+        zip::gunzip(&inner)
+            .expect("gzip")
+            .starts_with(b"[[\"callreference\"")
+    );
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
+}
+
+/// A key source whose stored key can be replaced, like a database row.
+#[derive(Debug)]
+struct Rotating {
+    stored: std::sync::Mutex<Option<Arc<KeyMaterial>>>,
+    cached: std::sync::Mutex<Option<Arc<KeyMaterial>>>,
+}
+
+impl KeyProvider for Rotating {
+    fn encryption_required(&self) -> bool {
+        true
+    }
+    fn current(&self) -> Option<Arc<KeyMaterial>> {
+        self.cached.lock().expect("lock").clone()
+    }
+    fn reload(&self) -> Option<Arc<KeyMaterial>> {
+        // Fail closed: a vanished row keeps the cached key.
+        let stored = self.stored.lock().expect("lock").clone();
+        let mut cached = self.cached.lock().expect("lock");
+        if stored.is_some() {
+            *cached = stored;
+        }
+        cached.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_key_takes_effect_without_restart() {
+    let old = spec_key();
+    let new = Arc::new(KeyMaterial::new(&[5; 32], &[6; 16], Cipher::Aes128Cbc).expect("key"));
+    let keys = Arc::new(Rotating {
+        stored: std::sync::Mutex::new(Some(old.clone())),
+        cached: std::sync::Mutex::new(Some(old.clone())),
+    });
+    let srv = start_with(Limits::default(), false, keys.clone(), false).await;
+    let send = |key: &Arc<KeyMaterial>| {
+        voipsensor_manager_proto::aes::request_frame(Cipher::Aes128Cbc, key, "getversion")
+            .expect("frame")
+    };
+    assert_eq!(ask(srv.addr, &send(&old)).await, aes_reply(C4));
+    *keys.stored.lock().expect("lock") = Some(new.clone());
+    // The first request with the new key fails to decrypt with the cached one, which makes the
+    // server re-read the key, and then succeeds.
+    let reply = ask(srv.addr, &send(&new)).await;
+    assert_eq!(
+        voipsensor_manager_proto::aes::decrypt_reply(Cipher::Aes128Cbc, &new, &reply)
+            .expect("new key"),
+        VERSION.as_bytes()
+    );
+    // The old key no longer works.
+    let reply = ask(srv.addr, &send(&old)).await;
+    assert_eq!(
+        voipsensor_manager_proto::aes::decrypt_reply(Cipher::Aes128Cbc, &new, &reply)
+            .expect("reply under the new key"),
+        b"failed aes decrypt!\n"
+    );
+    // The row vanishing (database trouble) does not switch encryption off.
+    *keys.stored.lock().expect("lock") = None;
+    assert_eq!(ask(srv.addr, b"listcalls\r\n\r\n").await, b"need aes!\n");
+    assert_eq!(ask(srv.addr, b"exists_aes_key\r\n\r\n").await, b"yes");
+    srv.shutdown.cancel();
+    srv.task.await.expect("join").expect("server");
 }

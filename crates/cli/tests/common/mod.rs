@@ -115,7 +115,13 @@ impl Sensor {
                 .replace("{port}", &port.to_string())
         };
         let config_path = dir.path().join("voipsensor.conf");
-        std::fs::write(&config_path, subst(config)).expect("write the test configuration");
+        // Tests of the plain protocol run with plaintext allowed over TCP; a test of encryption
+        // says `manager_enable_unencrypted = no` (or sets it in its own config file).
+        let mut text = subst(config);
+        if !text.contains("manager_enable_unencrypted") {
+            text = format!("manager_enable_unencrypted = yes\n{text}");
+        }
+        std::fs::write(&config_path, text).expect("write the test configuration");
         let stderr_path = dir.path().join(format!("stderr.{attempt}.log"));
         let stderr = File::create(&stderr_path).expect("create the stderr log");
         let mut cmd = voipsensor();
@@ -124,6 +130,10 @@ impl Sensor {
             cmd.arg("--config").arg(&config_path);
         }
         cmd.args(args.iter().map(|a| subst(a)));
+        // Every sensor gets a private database (never the system default path).
+        if !config.contains("sqlitedb") && !args.iter().any(|a| a.contains("sqlitedb")) {
+            cmd.arg("--sqlitedb").arg(dir.path().join("voipsensor.db"));
+        }
         if !config.contains("{port}") && !args.iter().any(|a| a.contains("{port}")) {
             cmd.arg("--managerport").arg(port.to_string());
         }

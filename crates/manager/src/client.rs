@@ -1,6 +1,6 @@
 //! A blocking manager API client: one request per connection, the reply read to EOF.
 
-use std::io::{self, Read as _, Write as _};
+use std::io;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs as _};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -116,29 +116,55 @@ pub fn exchange(
             }
         }
     };
-    let mut reply = Vec::new();
     match endpoint {
         Endpoint::Tcp { host, port } => {
-            let mut stream = connect_tcp(host, *port, timeout, &name)?;
-            stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
-            stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
-            stream.write_all(request).map_err(io_err)?;
-            // Half-close: the server then answers at once whatever the framing.
-            let _ = stream.shutdown(Shutdown::Write);
-            stream.read_to_end(&mut reply).map_err(io_err)?;
+            let stream = connect_tcp(host, *port, timeout, &name)?;
+            talk(stream, request, timeout).map_err(io_err)
         }
         Endpoint::Unix(path) => {
-            let mut stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
                 endpoint: name.clone(),
                 source,
             })?;
-            stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
-            stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
-            stream.write_all(request).map_err(io_err)?;
-            let _ = stream.shutdown(Shutdown::Write);
-            stream.read_to_end(&mut reply).map_err(io_err)?;
+            talk(stream, request, timeout).map_err(io_err)
         }
     }
+}
+
+/// A stream the client can talk over: TCP or Unix.
+trait Duplex: io::Read + io::Write {
+    fn set_timeouts(&self, timeout: Duration) -> io::Result<()>;
+    fn half_close(&self) -> io::Result<()>;
+}
+
+impl Duplex for TcpStream {
+    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+    fn half_close(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+impl Duplex for UnixStream {
+    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(timeout))?;
+        self.set_write_timeout(Some(timeout))
+    }
+    fn half_close(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// Writes the request, half-closes (the server then answers at once whatever the framing),
+/// reads to EOF.
+fn talk(mut stream: impl Duplex, request: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    stream.set_timeouts(timeout)?;
+    stream.write_all(request)?;
+    let _ = stream.half_close();
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply)?;
     Ok(reply)
 }
 

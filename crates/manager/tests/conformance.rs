@@ -70,6 +70,25 @@ struct Running {
     socket: Option<PathBuf>,
 }
 
+impl Running {
+    /// Stops the server and waits until it has finished.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("join").expect("server");
+    }
+}
+
+/// A server with the spec's §9 test key.
+async fn start_keyed() -> Running {
+    start_with(
+        Limits::default(),
+        false,
+        Arc::new(StaticKey(Some(spec_key()))),
+        false,
+    )
+    .await
+}
+
 async fn start(limits: Limits, with_socket: bool) -> Running {
     start_with(limits, with_socket, Arc::new(StaticKey::default()), false).await
 }
@@ -221,8 +240,7 @@ async fn framing_and_completion() {
         b"",
         "connect + close: nothing"
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,8 +277,7 @@ async fn dispatch_and_simple_replies() {
         ask(a, b"aes-128-cbc:\x74\x21\xd5\x03:sea").await,
         b"failed aes decrypt!\n"
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,8 +317,7 @@ async fn listcalls_through_the_server() {
         regs.starts_with(br#"[["ID","id_sensor","fname","#)
             && regs.ends_with(br#""to_num_country_code"]]"#)
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -364,8 +380,7 @@ async fn manager_file_cycle() {
             .is_socket()
     );
     // Shutdown removes the runtime socket too.
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
     assert!(!tmp.exists(), "shutdown removes the manager_file socket");
 }
 
@@ -399,8 +414,7 @@ async fn configured_unix_socket() {
         ask(srv.addr, b"manager_file stop\r\n\r\n").await,
         b"manager enabled via the managersocket option cannot be terminated\n"
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
     assert!(!path.exists(), "removed at shutdown");
 }
 
@@ -462,8 +476,7 @@ async fn limits() {
         VERSION.as_bytes(),
         "slots come back"
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,13 +562,7 @@ fn aes_reply(ct_hex: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_requests_match_the_spec_vectors() {
-    let srv = start_with(
-        Limits::default(),
-        false,
-        Arc::new(StaticKey(Some(spec_key()))),
-        false,
-    )
-    .await;
+    let srv = start_keyed().await;
     let a = srv.addr;
     let (reply, took) = talk(a, &[&frame("aes-128-cbc", C1)], Duration::ZERO, false).await;
     assert_eq!(reply, aes_reply(C4));
@@ -587,19 +594,12 @@ async fn encrypted_requests_match_the_spec_vectors() {
         voipsensor_manager_proto::aes::request_frame(Cipher::Aes128Cbc, &spec_key(), "need_aes")
             .expect("frame");
     assert_eq!(ask(a, &need_aes).await, aes_reply(C9));
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_decryption_failure_gets_the_same_reply() {
-    let srv = start_with(
-        Limits::default(),
-        false,
-        Arc::new(StaticKey(Some(spec_key()))),
-        false,
-    )
-    .await;
+    let srv = start_keyed().await;
     let a = srv.addr;
     let failed = aes_reply(C5);
     // A cipher name of 20+ characters.
@@ -652,19 +652,12 @@ async fn every_decryption_failure_gets_the_same_reply() {
     )
     .expect("frame");
     assert_eq!(ask(a, &silent).await, b"");
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_from_one_peer_are_slowed_down() {
-    let srv = start_with(
-        Limits::default(),
-        false,
-        Arc::new(StaticKey(Some(spec_key()))),
-        false,
-    )
-    .await;
+    let srv = start_keyed().await;
     let bad = frame("aes-128-cbc", &C1[..30]);
     for _ in 0..5 {
         let (_, took) = talk(srv.addr, &[&bad], Duration::ZERO, false).await;
@@ -689,8 +682,7 @@ async fn repeated_failures_from_one_peer_are_slowed_down() {
     .await;
     assert_eq!(reply, aes_reply(C4));
     assert!(took < Duration::from_millis(200));
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,8 +739,7 @@ async fn need_aes_matrix() {
         ask_unix(&path, &frame("aes-128-cbc", C1)).await,
         aes_reply(C4)
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 
     let open = start_with(Limits::default(), false, keys, true).await;
     assert!(
@@ -762,19 +753,12 @@ async fn need_aes_matrix() {
         aes_reply(C4),
         "encryption still works"
     );
-    open.shutdown.cancel();
-    open.task.await.expect("join").expect("server");
+    open.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_replies_are_one_cbc_stream() {
-    let srv = start_with(
-        Limits::default(),
-        false,
-        Arc::new(StaticKey(Some(spec_key()))),
-        false,
-    )
-    .await;
+    let srv = start_keyed().await;
     let plain_help = {
         let open = start(Limits::default(), false).await;
         let h = ask(open.addr, b"help\r\n\r\n").await;
@@ -810,8 +794,7 @@ async fn large_replies_are_one_cbc_stream() {
             .expect("gzip")
             .starts_with(b"[[\"callreference\"")
     );
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }
 
 /// A key source whose stored key can be replaced, like a database row.
@@ -873,6 +856,5 @@ async fn a_replaced_key_takes_effect_without_restart() {
     *keys.stored.lock().expect("lock") = None;
     assert_eq!(ask(srv.addr, b"listcalls\r\n\r\n").await, b"need aes!\n");
     assert_eq!(ask(srv.addr, b"exists_aes_key\r\n\r\n").await, b"yes");
-    srv.shutdown.cancel();
-    srv.task.await.expect("join").expect("server");
+    srv.stop().await;
 }

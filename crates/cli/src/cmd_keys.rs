@@ -30,8 +30,11 @@ fn print_key(key: &ManagerKey) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `generate-aes-key`: prints a new key; stores nothing.
-pub(crate) fn generate() -> anyhow::Result<ExitCode> {
+/// `generate-aes-key`: prints a new key; stores nothing (a given config is only checked).
+pub(crate) fn generate(args: KeyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = args.config.as_deref() {
+        voipsensor_config::load(Some(path), &[])?;
+    }
     print_key(&generate_manager_key())?;
     Ok(ExitCode::SUCCESS)
 }

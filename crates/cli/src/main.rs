@@ -27,7 +27,7 @@ enum Command {
     /// Send one command to a sensor's manager API and print the reply.
     SendManagerCmd(cmd_send::SendArgs),
     /// Print a new manager key and IV (base64); stores nothing.
-    GenerateAesKey,
+    GenerateAesKey(cmd_keys::KeyArgs),
     /// Generate a manager key, store it in the database (replacing any) and print it.
     StoreAesKey(cmd_keys::KeyArgs),
     /// Delete the manager key from the database.
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd_run::run(args),
         Command::SendManagerCmd(args) => cmd_send::run(args),
-        Command::GenerateAesKey => cmd_keys::generate(),
+        Command::GenerateAesKey(args) => cmd_keys::generate(args),
         Command::StoreAesKey(args) => cmd_keys::store(args),
         Command::DeleteAesKey(args) => cmd_keys::delete(args),
     };

@@ -665,8 +665,9 @@ fn sigterm_lets_a_request_in_flight_finish() {
     loop {
         match std::net::TcpStream::connect(addr) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
-            Err(e) => panic!("unexpected connect error {e}"),
-            Ok(s) => drop(s),
+            // Other errors (a reset while the listener closes, a busy machine out of
+            // ephemeral ports) prove nothing either way: try again until the deadline.
+            Err(_) | Ok(_) => {}
         }
         assert!(
             Instant::now() < deadline,

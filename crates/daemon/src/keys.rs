@@ -95,8 +95,13 @@ impl ManagerKeys {
         let stored: ManagerKey = match store.manager_key()? {
             Some(k) => k,
             None => {
-                let k = store.init_manager_key(&generate_manager_key())?;
-                info!(db = %store.describe(), "no manager key in the database: generated and stored a new one");
+                let fresh = generate_manager_key();
+                let k = store.init_manager_key(&fresh)?;
+                if k == fresh {
+                    info!(db = %store.describe(), "no manager key in the database: generated and stored a new one");
+                } else {
+                    info!(db = %store.describe(), "another process stored the manager key first; using it");
+                }
                 k
             }
         };

@@ -104,11 +104,20 @@ impl From<mysql::Error> for Failure {
 impl Failure {
     /// The connection may be broken: try once more on a fresh one (unless it timed out).
     fn is_retryable(&self) -> bool {
-        match self {
-            Self::Sql(mysql::Error::IoError(e)) => !matches!(
+        let timed_out = |e: &std::io::Error| {
+            matches!(
                 e.kind(),
                 std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-            ),
+            )
+        };
+        match self {
+            // A read that timed out means a hung server, not a stale connection: a new
+            // connection would only wait again (the driver reports such a timeout either as an
+            // I/O error or, mid-packet, as a codec error wrapping one).
+            Self::Sql(mysql::Error::IoError(e)) => !timed_out(e),
+            Self::Sql(mysql::Error::CodecError(
+                mysql::mysql_common::proto::codec::error::PacketCodecError::Io(e),
+            )) => !timed_out(e),
             Self::Sql(e) => e.is_connectivity_error(),
             Self::BadKeyRow(_) | Self::Other(_) => false,
         }

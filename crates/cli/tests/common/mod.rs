@@ -523,3 +523,310 @@ pub(crate) fn assert_gone(path: &Path) {
         path.display()
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Encryption and database helpers (e2e_aes.rs, e2e_mariadb.rs).
+// ------------------------------------------------------------------------------------------
+
+/// The spec's §9 test key (`0123456789abcdefghijklmnopqrstuv`), base64.
+pub(crate) const SPEC_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=";
+/// The spec's §9 test IV (`ABCDEFGHIJKLMNOP`), base64.
+pub(crate) const SPEC_IV: &str = "QUJDREVGR0hJSktMTU5PUA==";
+/// Debian's Python, which has `python3-cryptography` (not whatever `python3` is on PATH).
+pub(crate) const PYTHON: &str = "/usr/bin/python3";
+
+/// Environment variables that would change what a client or sensor does behind a test's back.
+const AMBIENT_VARS: &[&str] = &[
+    "VPMANAGER_AES_KEY",
+    "VPMANAGER_AES_IV",
+    "VPMANAGER_AES_CIPHER",
+    "VOIPSENSOR_LOG",
+];
+
+/// `voipsensor ARGS` with exactly the `VPMANAGER_*` variables of `env` (the test's own
+/// environment never leaks a key in).
+pub(crate) fn voipsensor_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = voipsensor();
+    for var in AMBIENT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.args(args).envs(env.iter().copied());
+    run(cmd, b"")
+}
+
+/// `voipsensor ARGS`, which must succeed; its stdout.
+#[track_caller]
+pub(crate) fn voipsensor_ok(args: &[&str]) -> String {
+    let out = voipsensor_env(args, &[]);
+    assert!(
+        out.status.success(),
+        "voipsensor {args:?} failed with {}:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// `voipsensor ARGS`, which must fail with exit status 1; its stderr.
+#[track_caller]
+pub(crate) fn voipsensor_fails(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = voipsensor_env(args, env);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "voipsensor {args:?} should fail with status 1; stdout {:?}, stderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+/// A manager key as base64 key and IV (printed by the key tools, stored in `system`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct B64Key {
+    pub(crate) key: String,
+    pub(crate) iv: String,
+}
+
+impl B64Key {
+    /// The spec's §9 test key.
+    pub(crate) fn spec() -> Self {
+        Self {
+            key: SPEC_KEY.to_owned(),
+            iv: SPEC_IV.to_owned(),
+        }
+    }
+
+    /// `--aes-key KEY --aes-iv IV`.
+    pub(crate) fn flags(&self) -> [&str; 4] {
+        ["--aes-key", &self.key, "--aes-iv", &self.iv]
+    }
+
+    /// The key as the Rust protocol crate uses it.
+    pub(crate) fn material(
+        &self,
+        cipher: voipsensor_manager_proto::aes::Cipher,
+    ) -> voipsensor_manager_proto::aes::KeyMaterial {
+        voipsensor_manager_proto::aes::KeyMaterial::from_base64(&self.key, &self.iv, cipher)
+            .expect("a usable test key")
+    }
+
+    /// Asserts the shape of a generated key: base64 of 32 + 16 characters in 0x30..=0x7A
+    /// (spec §2.2, the reference generator's alphabet).
+    #[track_caller]
+    pub(crate) fn assert_generated_shape(&self) {
+        for (name, b64, len) in [("key", &self.key, 32), ("iv", &self.iv, 16)] {
+            let raw = base64_decode(b64)
+                .unwrap_or_else(|| panic!("the {name} {b64:?} is not valid base64"));
+            assert_eq!(raw.len(), len, "decoded length of the {name}");
+            assert!(
+                raw.iter().all(|b| (0x30..=0x7a).contains(b)),
+                "the {name} must be printable characters 0x30..=0x7a, got {raw:02x?}"
+            );
+        }
+    }
+}
+
+/// The key printed by `generate-aes-key` / `store-aes-key`: exactly the two configuration lines
+/// `manager_aes_key = B64` and `manager_aes_iv = B64`.
+#[track_caller]
+pub(crate) fn parse_printed_key(stdout: &str) -> B64Key {
+    let lines: Vec<&str> = stdout.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 2, "two lines expected, got {stdout:?}");
+    let key = lines[0]
+        .strip_prefix("manager_aes_key = ")
+        .and_then(|l| l.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("first line must be `manager_aes_key = B64`: {stdout:?}"));
+    let iv = lines[1]
+        .strip_prefix("manager_aes_iv = ")
+        .and_then(|l| l.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("second line must be `manager_aes_iv = B64`: {stdout:?}"));
+    B64Key {
+        key: key.to_owned(),
+        iv: iv.to_owned(),
+    }
+}
+
+/// The key in a `system.content` value `{"key":"…","iv":"…"}` (the GUI's format).
+#[track_caller]
+pub(crate) fn parse_key_json(content: &str) -> B64Key {
+    let member = |name: &str| {
+        let start = content
+            .find(&format!("\"{name}\":\""))
+            .unwrap_or_else(|| panic!("no {name:?} member in {content:?}"))
+            + name.len()
+            + 4;
+        let len = content[start..]
+            .find('"')
+            .unwrap_or_else(|| panic!("unterminated {name:?} in {content:?}"));
+        content[start..start + len].to_owned()
+    };
+    let content = content.trim();
+    assert!(
+        content.starts_with('{') && content.ends_with('}'),
+        "a JSON object expected, got {content:?}"
+    );
+    B64Key {
+        key: member("key"),
+        iv: member("iv"),
+    }
+}
+
+/// Standard base64 (with `=` padding) decoded; `None` if it is not valid.
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = s.as_bytes();
+    if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let body = s.trim_end_matches('=');
+    if bytes.len() - body.len() > 2 {
+        return None;
+    }
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    for c in body.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c)?;
+        bits = (bits << 6) | u32::try_from(v).ok()?;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push(u8::try_from((bits >> nbits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// Runs the independent Python client (`tests/independent-client/vpmanager.py`) against
+/// 127.0.0.1:`port`; with `key` = (key, iv, cipher) the request is encrypted.
+pub(crate) fn vpmanager_py(port: u16, key: Option<(&B64Key, &str)>, command: &str) -> Output {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/independent-client/vpmanager.py");
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(script).arg("--port").arg(port.to_string());
+    if let Some((key, cipher)) = key {
+        cmd.args(["--key", &key.key, "--iv", &key.iv, "--cipher", cipher]);
+    }
+    cmd.arg(command);
+    run(cmd, b"")
+}
+
+/// [`vpmanager_py`], which must exit 0; the decrypted (and gunzipped) reply.
+#[track_caller]
+pub(crate) fn vpmanager_py_ok(port: u16, key: Option<(&B64Key, &str)>, command: &str) -> Vec<u8> {
+    let out = vpmanager_py(port, key, command);
+    assert!(
+        out.status.success(),
+        "vpmanager.py {command:?} failed with {}:\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A TCP connection to `addr` from the loopback address `127.0.0.<n>`: each `n` is its own
+/// peer for the server's per-peer slowdown of failed decryptions.
+pub(crate) fn connect_from(n: u8, addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let src = SocketAddr::from(([127, 0, 0, n], 0));
+    socket
+        .bind(&src.into())
+        .expect("bind a loopback source address");
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .expect("set read timeout");
+    stream
+}
+
+/// Sends `command` encrypted with `key` (aes-128-cbc) from `127.0.0.<n>`; returns the raw
+/// reply and how long the server took.
+pub(crate) fn encrypted_exchange_from(
+    n: u8,
+    addr: SocketAddr,
+    key: &B64Key,
+    command: &str,
+) -> (Vec<u8>, Duration) {
+    use voipsensor_manager_proto::aes::{Cipher, request_frame};
+    let frame = request_frame(Cipher::Aes128Cbc, &key.material(Cipher::Aes128Cbc), command)
+        .expect("frame the request");
+    let mut stream = connect_from(n, addr);
+    let started = Instant::now();
+    stream.write_all(&frame).expect("write the request");
+    let reply = read_reply(&mut stream);
+    (reply, started.elapsed())
+}
+
+/// `reply` (`aes:` + ciphertext) decrypted with `key` (aes-128-cbc); `None` if it does not
+/// decrypt.
+pub(crate) fn decrypt_reply(key: &B64Key, reply: &[u8]) -> Option<Vec<u8>> {
+    use voipsensor_manager_proto::aes::{Cipher, decrypt_reply};
+    if !reply.starts_with(b"aes:") {
+        return None;
+    }
+    decrypt_reply(Cipher::Aes128Cbc, &key.material(Cipher::Aes128Cbc), reply).ok()
+}
+
+/// Calls `probe` every 50 ms until it returns `Some`; panics with `what` after `within`.
+#[track_caller]
+pub(crate) fn wait_for<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The header array of `listcalls` (`["callreference",…]`), from the recorded reference reply.
+pub(crate) fn listcalls_header() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/reference-replies/listcalls.txt");
+    let reply = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read reference reply {}: {e}", path.display()));
+    let end = reply
+        .find(']')
+        .expect("a recorded reply starts with its header array");
+    reply[1..=end].to_owned()
+}
+
+/// The reply to a plain `listcalls` (no parameters, no calls): `[[header]]`.
+pub(crate) fn listcalls_empty() -> String {
+    format!("[{}]", listcalls_header())
+}
+
+/// The reply to `listcalls {}` with no calls on sensor `id_sensor` (-1 without one).
+pub(crate) fn listcalls_summary(id_sensor: i64) -> String {
+    format!(
+        r#"[{},[{{"total":0,"is_receiver":0,"is_server":0,"id_sensor":{id_sensor}}}]]"#,
+        listcalls_header()
+    )
+}
+
+/// Asserts that `log` holds none of the key's material: the base64 key and IV, their decoded
+/// text, the 16 and 24 leading key bytes the ciphers use, and those bytes in hex.
+#[track_caller]
+pub(crate) fn assert_no_key_material(log: &str, key: &B64Key, what: &str) {
+    let raw_key = base64_decode(&key.key).expect("base64 key");
+    let raw_iv = base64_decode(&key.iv).expect("base64 iv");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut needles = vec![key.key.clone(), key.iv.clone()];
+    for raw in [&raw_key[..], &raw_key[..16], &raw_iv[..]] {
+        needles.push(text(raw));
+        needles.push(hex(raw));
+        needles.push(hex(raw).to_uppercase());
+    }
+    // The base64 of the aes-128 part alone (the first 16 bytes: 21 full characters).
+    needles.push(key.key[..21].to_owned());
+    for needle in needles {
+        assert!(
+            !log.contains(&needle),
+            "{what} contains key material {needle:?}:\n{log}"
+        );
+    }
+}

@@ -4,6 +4,12 @@
 //! request's latency runs from just before `connect` to the EOF of the reply (the client's own
 //! close is not included). Requests started during the warm-up are not counted.
 //!
+//! With `--aes-key` and `--aes-iv` every request is the encrypted frame
+//! `CIPHER:` + ciphertext + `:sea` (built once with `request_frame` and reused, the fixed IV
+//! making it the same every time), and every reply is decrypted (`decrypt_reply`) and its
+//! plaintext compared with the first one: the client's decryption is inside the latency, as it
+//! is for a real client.
+//!
 //! `--baseline` runs the same load against a trivial in-process server (one std thread per
 //! connection, answering `2026.04.0` and closing), so that the cost of the connection itself on
 //! this machine can be compared with what the sensor adds.
@@ -19,6 +25,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
+use voipsensor_manager_proto::aes::{self, Cipher, KeyMaterial};
+use voipsensor_manager_proto::dispatch::{FAILED_AES_DECRYPT, NEED_AES};
 
 /// Most client threads (each holds one connection at a time).
 const MAX_CONCURRENCY: usize = 1024;
@@ -57,9 +65,28 @@ struct Args {
     max_requests: Option<u64>,
     /// Load an in-process trivial server (thread per connection, fixed `2026.04.0` reply)
     /// instead of `--addr`.
-    #[arg(long, conflicts_with = "addr")]
+    #[arg(long, conflicts_with_all = ["addr", "aes_key"])]
     baseline: bool,
+    /// Send encrypted requests with this manager key (base64, as in `manager_aes_key`).
+    /// A test key only: command lines are visible to other local users.
+    #[arg(long, value_name = "B64", requires = "aes_iv")]
+    aes_key: Option<String>,
+    /// The IV that goes with `--aes-key` (base64, as in `manager_aes_iv`).
+    #[arg(long, value_name = "B64", requires = "aes_key")]
+    aes_iv: Option<String>,
+    /// Cipher named in the encrypted requests.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "aes-128-cbc",
+        value_parser = ["aes-128-cbc", "aes-192-cbc", "aes-256-cbc"],
+        requires = "aes_key"
+    )]
+    aes_cipher: String,
 }
+
+/// How requests are encrypted and replies decrypted (`None`: plaintext).
+type Encryption = Option<(Cipher, KeyMaterial)>;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -86,12 +113,32 @@ fn main() -> anyhow::Result<()> {
     } else {
         (loopback_only(args.addr.context("--addr is required")?)?, "")
     };
-    let mut request = args.command.clone().into_bytes();
-    request.extend_from_slice(b"\r\n\r\n");
+    let encryption: Encryption = match (&args.aes_key, &args.aes_iv) {
+        (Some(key), Some(iv)) => {
+            let cipher = Cipher::from_name(args.aes_cipher.as_bytes());
+            let key = KeyMaterial::from_base64(key, iv, cipher).context("--aes-key/--aes-iv")?;
+            Some((cipher, key))
+        }
+        _ => None,
+    };
+    let request = match &encryption {
+        Some((cipher, key)) => aes::request_frame(*cipher, key, &args.command)
+            .context("cannot frame the encrypted request")?,
+        None => {
+            let mut request = args.command.clone().into_bytes();
+            request.extend_from_slice(b"\r\n\r\n");
+            request
+        }
+    };
+    let cipher_field = match &encryption {
+        Some((cipher, _)) => format!("encrypted=yes cipher={}", cipher.name()),
+        None => "encrypted=no".to_owned(),
+    };
 
     let report = run(
         addr,
         Arc::new(request),
+        encryption,
         args.concurrency,
         Duration::from_secs_f64(args.warmup),
         Duration::from_secs_f64(args.duration),
@@ -104,7 +151,7 @@ fn main() -> anyhow::Result<()> {
         0.0
     };
     println!(
-        "{label}command={} concurrency={} requests={} errors={} req/s={rate:.0} p50_us={} p99_us={} max_us={}",
+        "{label}command={} {cipher_field} concurrency={} requests={} errors={} req/s={rate:.0} p50_us={} p99_us={} max_us={} reply_bytes={}",
         args.command,
         args.concurrency,
         report.ok,
@@ -112,6 +159,7 @@ fn main() -> anyhow::Result<()> {
         report.hist.quantile(0.50),
         report.hist.quantile(0.99),
         report.hist.max,
+        report.reply_bytes,
     );
     if let Some(e) = report.first_error {
         eprintln!("manager-load: first error: {e}");
@@ -135,6 +183,8 @@ struct Report {
     hist: Histogram,
     elapsed: Duration,
     first_error: Option<String>,
+    /// Size on the wire of the first complete reply (0 when none came).
+    reply_bytes: usize,
 }
 
 /// State the client threads share.
@@ -142,8 +192,13 @@ struct Report {
 struct Shared {
     addr: SocketAddr,
     request: Arc<Vec<u8>>,
-    /// The first complete reply seen, against which every other reply is checked.
+    /// Key to decrypt the replies with, when the requests are encrypted.
+    encryption: Encryption,
+    /// The first complete reply seen (decrypted, when encrypted), against which every other
+    /// reply is checked.
     first_reply: OnceLock<Vec<u8>>,
+    /// Wire size of that first reply.
+    first_reply_wire_bytes: OnceLock<usize>,
     warmup_end: Instant,
     end: Instant,
     /// Counted requests left under `--max-requests`.
@@ -153,6 +208,7 @@ struct Shared {
 fn run(
     addr: SocketAddr,
     request: Arc<Vec<u8>>,
+    encryption: Encryption,
     concurrency: usize,
     warmup: Duration,
     duration: Duration,
@@ -162,7 +218,9 @@ fn run(
     let shared = Arc::new(Shared {
         addr,
         request,
+        encryption,
         first_reply: OnceLock::new(),
+        first_reply_wire_bytes: OnceLock::new(),
         warmup_end: start + warmup,
         end: start + warmup + duration,
         budget: max_requests.map(AtomicU64::new),
@@ -194,6 +252,7 @@ fn run(
         hist: total.hist,
         elapsed: Instant::now().saturating_duration_since(shared.warmup_end),
         first_error: total.first_error,
+        reply_bytes: shared.first_reply_wire_bytes.get().copied().unwrap_or(0),
     })
 }
 
@@ -268,12 +327,28 @@ fn one_request(shared: &Shared, reply: &mut Vec<u8>) -> anyhow::Result<()> {
         reply.len() <= MAX_REPLY_BYTES,
         "reply larger than {MAX_REPLY_BYTES} bytes"
     );
-    let first = shared.first_reply.get_or_init(|| reply.clone());
+    shared.first_reply_wire_bytes.get_or_init(|| reply.len());
+    let plain = match &shared.encryption {
+        Some((cipher, key)) => {
+            let plain = aes::decrypt_reply(*cipher, key, reply).context("decrypt the reply")?;
+            // The sensor encrypts its refusals with its own key: with the right key they
+            // decrypt fine, so they are caught here rather than counted as answers.
+            ensure!(
+                plain != FAILED_AES_DECRYPT && plain != NEED_AES,
+                "the sensor refused the request: {:?}",
+                String::from_utf8_lossy(&plain)
+            );
+            Some(plain)
+        }
+        None => None,
+    };
+    let plain = plain.as_ref().unwrap_or(&*reply);
+    let first = shared.first_reply.get_or_init(|| plain.clone());
     ensure!(
-        first == reply,
+        first == plain,
         "reply differs from the first one ({} bytes: {:?})",
-        reply.len(),
-        String::from_utf8_lossy(&reply[..reply.len().min(64)])
+        plain.len(),
+        String::from_utf8_lossy(&plain[..plain.len().min(64)])
     );
     Ok(())
 }
@@ -441,7 +516,9 @@ mod tests {
         let shared = Shared {
             addr,
             request: Arc::new(b"getversion\r\n\r\n".to_vec()),
+            encryption: None,
             first_reply: OnceLock::new(),
+            first_reply_wire_bytes: OnceLock::new(),
             warmup_end: Instant::now(),
             end: Instant::now(),
             budget: None,
@@ -449,6 +526,78 @@ mod tests {
         let mut reply = Vec::new();
         one_request(&shared, &mut reply)?;
         assert_eq!(reply, BASELINE_REPLY);
+        Ok(())
+    }
+
+    /// Spec §9's test key (32 bytes: serves every cipher) and IV.
+    const TEST_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=";
+    const TEST_IV: &str = "QUJDREVGR0hJSktMTU5PUA==";
+
+    fn shared_for(addr: SocketAddr, request: Vec<u8>, encryption: Encryption) -> Shared {
+        Shared {
+            addr,
+            request: Arc::new(request),
+            encryption,
+            first_reply: OnceLock::new(),
+            first_reply_wire_bytes: OnceLock::new(),
+            warmup_end: Instant::now(),
+            end: Instant::now(),
+            budget: None,
+        }
+    }
+
+    #[test]
+    fn encrypted_requests_against_the_real_server() -> anyhow::Result<()> {
+        use voipsensor_config::Config;
+        use voipsensor_daemon::Sensor;
+        use voipsensor_manager::{CancellationToken, Listeners, Server, Settings, StaticKey};
+        use voipsensor_manager_proto::dispatch::SensorState;
+
+        let key = KeyMaterial::from_base64(TEST_KEY, TEST_IV, Cipher::Aes256Cbc)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let sensor: Arc<dyn SensorState> = Arc::new(Sensor::new(&Config::default()));
+        let keys = Arc::new(StaticKey(Some(Arc::new(key.clone()))));
+        let server = Server::new(sensor, keys, Settings::default());
+        let token = CancellationToken::new();
+        let listeners = Listeners {
+            tcp: Some(listener),
+            unix: None,
+        };
+        let task = rt.spawn(server.run(listeners, token.clone()));
+
+        let mut reply = Vec::new();
+        for cipher in [Cipher::Aes128Cbc, Cipher::Aes256Cbc] {
+            let frame = aes::request_frame(cipher, &key, "getversion").context("frame")?;
+            let shared = shared_for(addr, frame, Some((cipher, key.clone())));
+            one_request(&shared, &mut reply)?;
+            assert!(reply.starts_with(aes::REPLY_PREFIX), "{cipher:?}");
+            one_request(&shared, &mut reply)?;
+            assert_eq!(
+                shared.first_reply.get().map(Vec::as_slice),
+                Some(&b"2026.04.0"[..])
+            );
+        }
+        // A protected command: plaintext is refused, encrypted is answered.
+        let frame = aes::request_frame(Cipher::Aes128Cbc, &key, "help").context("frame")?;
+        let shared = shared_for(addr, frame, Some((Cipher::Aes128Cbc, key.clone())));
+        one_request(&shared, &mut reply)?;
+        assert!(shared.first_reply.get().is_some_and(|r| r.len() > 100));
+        let shared = shared_for(addr, b"help\r\n\r\n".to_vec(), None);
+        one_request(&shared, &mut reply)?;
+        assert_eq!(reply, NEED_AES);
+        // A client with another key cannot read the (encrypted) refusal.
+        let other = KeyMaterial::new(&[7; 16], &[9; 16], Cipher::Aes128Cbc)?;
+        let frame = aes::request_frame(Cipher::Aes128Cbc, &other, "getversion").context("frame")?;
+        let shared = shared_for(addr, frame, Some((Cipher::Aes128Cbc, other)));
+        assert!(one_request(&shared, &mut reply).is_err());
+
+        token.cancel();
+        rt.block_on(task)??;
         Ok(())
     }
 

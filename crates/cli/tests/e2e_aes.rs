@@ -10,10 +10,10 @@
 mod common;
 
 use common::{
-    B64Key, PYTHON, Sensor, VERSION, assert_no_key_material, base64_decode, decrypt_reply,
-    encrypted_exchange_from, free_port, listcalls_empty, listcalls_summary, nc_unix,
-    parse_key_json, parse_printed_key, run, tempdir, text, voipsensor_env, voipsensor_fails,
-    voipsensor_ok, vpmanager_py, vpmanager_py_ok, wait_for,
+    B64Key, GENERATED, PYTHON, RELOAD_WINDOW, Sensor, VERSION, WRONG_KEY, assert_no_key_material,
+    base64_decode, decrypt_reply, encrypted_exchange_from, free_port, listcalls_empty,
+    listcalls_summary, nc_unix, parse_key_json, parse_printed_key, run, tempdir, text,
+    voipsensor_env, voipsensor_fails, voipsensor_ok, vpmanager_py, vpmanager_py_ok, wait_for,
 };
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -23,12 +23,6 @@ use std::time::{Duration, Instant};
 
 /// Encryption on: the harness would otherwise let plaintext through.
 const ENCRYPTED: &str = "manager_enable_unencrypted = no\n";
-/// What the sensor logs when it creates the key.
-const GENERATED: &str = "no manager key in the database: generated and stored a new one";
-/// What the client says when the sensor's reply does not decrypt with its key.
-const WRONG_KEY: &str = "wrong key?";
-/// The server re-reads the key at most this often (`MIN_RELOAD_INTERVAL`, 1 s), plus margin.
-const RELOAD_WINDOW: Duration = Duration::from_millis(1100);
 
 /// The sensor's database (the harness's `--sqlitedb {dir}/voipsensor.db`).
 fn db_of(sensor: &Sensor) -> PathBuf {

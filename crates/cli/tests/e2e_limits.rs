@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    Sensor, VERSION, connect, connect_unix, exchange, half_close, read_reply, text, timed_exchange,
+    Sensor, VERSION, connect, connect_from, connect_unix, exchange, half_close, read_reply, text,
+    timed_exchange,
 };
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -31,23 +32,6 @@ fn failed_aes_reply() -> Vec<u8> {
             .map(|i| u8::from_str_radix(&FAILED_AES_C5[i..i + 2], 16).expect("hex")),
     );
     r
-}
-
-/// Connects to `addr` from the loopback address `127.0.0.<n>`, so that each client counts as
-/// its own peer for the server's per-peer failure slowdown.
-fn connect_from(n: u8, addr: SocketAddr) -> TcpStream {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let src = SocketAddr::from(([127, 0, 0, n], 0));
-    socket
-        .bind(&src.into())
-        .expect("bind a loopback source address");
-    socket.connect(&addr.into()).expect("connect");
-    let stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(common::IO_TIMEOUT))
-        .expect("timeout");
-    stream
 }
 
 /// A small deterministic generator (xorshift64*), so every run sends the same garbage.

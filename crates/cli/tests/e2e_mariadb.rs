@@ -14,10 +14,10 @@
 mod common;
 
 use common::{
-    B64Key, Sensor, VERSION, assert_no_key_material, connect_from, decrypt_reply,
-    encrypted_exchange_from, exchange, free_port, listcalls_empty, listcalls_summary,
-    parse_key_json, parse_printed_key, run, signal, tempdir, text, voipsensor_env,
-    voipsensor_fails, voipsensor_ok, vpmanager_py_ok, wait_for,
+    B64Key, GENERATED, RELOAD_WINDOW, Sensor, VERSION, WRONG_KEY, assert_no_key_material,
+    connect_from, decrypt_reply, encrypted_exchange_from, exchange, free_port, listcalls_empty,
+    listcalls_summary, parse_key_json, parse_printed_key, run, signal, tempdir, text,
+    voipsensor_env, voipsensor_fails, voipsensor_ok, vpmanager_py_ok, wait_for,
 };
 use std::hash::{BuildHasher as _, RandomState};
 use std::path::{Path, PathBuf};
@@ -28,12 +28,6 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 const MYSQL_ENV: &str = "VOIPSENSOR_TEST_MYSQL";
-/// What the sensor logs when it creates the key.
-const GENERATED: &str = "no manager key in the database: generated and stored a new one";
-/// What the client says when the sensor's reply does not decrypt with its key.
-const WRONG_KEY: &str = "wrong key?";
-/// The server re-reads the key at most this often (`MIN_RELOAD_INTERVAL`, 1 s), plus margin.
-const RELOAD_WINDOW: Duration = Duration::from_millis(1100);
 
 /// A MySQL/MariaDB account on a server.
 #[derive(Debug, Clone)]

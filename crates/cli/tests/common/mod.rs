@@ -24,6 +24,13 @@ pub(crate) const BUILD: &str = concat!("voipsensor-", env!("CARGO_PKG_VERSION"))
 /// `getverbuild`.
 pub(crate) const VERBUILD: &str = concat!("2026.04.0 (voipsensor-", env!("CARGO_PKG_VERSION"), ")");
 
+/// What the sensor logs when it creates the manager key.
+pub(crate) const GENERATED: &str = "no manager key in the database: generated and stored a new one";
+/// What the client says when the sensor's reply does not decrypt with its key.
+pub(crate) const WRONG_KEY: &str = "wrong key?";
+/// The server re-reads the key at most this often (`MIN_RELOAD_INTERVAL`, 1 s), plus margin.
+pub(crate) const RELOAD_WINDOW: Duration = Duration::from_millis(1100);
+
 /// How long a sensor may take to answer its first `getversion`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Read/write timeout of the raw test clients: far above anything the server should need.

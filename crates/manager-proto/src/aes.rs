@@ -239,17 +239,29 @@ pub fn decrypt(
     }
 }
 
+/// A decrypted request: its command text and the cipher it named (the reply uses it too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decrypted {
+    /// The command text.
+    pub text: Vec<u8>,
+    /// The cipher the request named.
+    pub cipher: Cipher,
+}
+
 /// Decrypts a request frame into its command text, checking it is printable.
 pub fn decrypt_request(
     request: &[u8],
     key: &KeyMaterial,
-) -> Result<Vec<u8>, (DecryptError, Cipher)> {
+) -> Result<Decrypted, (DecryptError, Cipher)> {
     let frame = parse_frame(request)?;
     let text = decrypt(frame.cipher, key, frame.ciphertext).map_err(|e| (e, frame.cipher))?;
     if !is_printable(&text) {
         return Err((DecryptError::NotText, frame.cipher));
     }
-    Ok(text)
+    Ok(Decrypted {
+        text,
+        cipher: frame.cipher,
+    })
 }
 
 /// Whether decrypted text can be a command line: no control bytes but CR, LF and TAB (a wrong
@@ -558,7 +570,7 @@ mod tests {
             request
         );
         assert_eq!(
-            decrypt_request(&request, &key).expect("decrypts"),
+            decrypt_request(&request, &key).expect("decrypts").text,
             b"listcalls"
         );
     }
@@ -569,19 +581,21 @@ mod tests {
         let mut req = b"aes-128-cbc:".to_vec();
         req.extend(hex("7421d5039333a0685eb2bc67779da147"));
         req.extend_from_slice(b":sea trailing bytes ignored");
-        assert_eq!(decrypt_request(&req, &key).expect("ok"), b"getversion");
+        assert_eq!(decrypt_request(&req, &key).expect("ok").text, b"getversion");
         let mut short = b"aes:".to_vec();
         short.extend(hex("7421d5039333a0685eb2bc67779da147"));
         short.extend_from_slice(b":sea");
         assert_eq!(
-            decrypt_request(&short, &key).expect("aes: = aes-128"),
+            decrypt_request(&short, &key).expect("aes: = aes-128").text,
             b"getversion"
         );
         let mut upper = b"AES-128-CBC:".to_vec();
         upper.extend(hex("7421d5039333a0685eb2bc67779da147"));
         upper.extend_from_slice(b":sea");
         assert_eq!(
-            decrypt_request(&upper, &key).expect("case-insensitive"),
+            decrypt_request(&upper, &key)
+                .expect("case-insensitive")
+                .text,
             b"getversion"
         );
 

@@ -496,17 +496,18 @@ impl Inner {
             return Reply::plain(FAILED_AES_DECRYPT);
         };
         let (text, cipher, key) = match aes::decrypt_request(request, &key) {
-            Ok(text) => (
-                text,
-                aes::parse_frame(request).map_or(Cipher::default(), |f| f.cipher),
-                key,
-            ),
+            Ok(d) => (d.text, d.cipher, key),
             Err((_, cipher)) => {
                 // The key may have been replaced since it was cached: read it again, once.
                 let fresh = self.reload_key().await.unwrap_or_else(|| key.clone());
-                match aes::decrypt_request(request, &fresh) {
-                    Ok(text) if fresh != key => (text, cipher, fresh),
-                    _ => {
+                let retried = if fresh == key {
+                    None
+                } else {
+                    aes::decrypt_request(request, &fresh).ok()
+                };
+                match retried {
+                    Some(d) => (d.text, d.cipher, fresh),
+                    None => {
                         // Same reply whatever went wrong (padding, key, framing, binary text):
                         // no padding oracle. Repeated failures from one peer are slowed down.
                         let delay = self.failures.record(peer, std::time::Instant::now());

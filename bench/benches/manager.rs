@@ -35,7 +35,7 @@ fn handle(request: &[u8], sensor: &dyn SensorState) -> Vec<u8> {
 }
 
 fn dispatch_benches(c: &mut Criterion) {
-    let sensor = Sensor::new(&Config::default());
+    let sensor = Sensor::idle(&Config::default());
     assert_eq!(handle(b"getversion\r\n\r\n", &sensor), b"2026.04.0");
     assert!(!handle(b"listcalls {}\r\n\r\n", &sensor).is_empty());
 
@@ -88,7 +88,7 @@ fn start_server(
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("listener address");
-    let sensor: Arc<dyn SensorState> = Arc::new(Sensor::new(&Config::default()));
+    let sensor: Arc<dyn SensorState> = Arc::new(Sensor::idle(&Config::default()));
     let server = Server::new(sensor, Arc::new(keys), Settings::default());
     let task = rt.spawn(server.run(
         Listeners {

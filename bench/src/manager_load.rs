@@ -560,7 +560,7 @@ mod tests {
             .build()?;
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
-        let sensor: Arc<dyn SensorState> = Arc::new(Sensor::new(&Config::default()));
+        let sensor: Arc<dyn SensorState> = Arc::new(Sensor::idle(&Config::default()));
         let keys = Arc::new(StaticKey(Some(Arc::new(key.clone()))));
         let server = Server::new(sensor, keys, Settings::default());
         let token = CancellationToken::new();

@@ -37,6 +37,24 @@ pub(crate) struct RunArgs {
     /// Embedded database file (sqlitedb).
     #[arg(long, value_name = "PATH")]
     sqlitedb: Option<String>,
+    /// Replay capture files (pcap, pcapng, gzip-compressed too) instead of capturing live;
+    /// repeat the flag or list several files to read them in order.
+    #[arg(long, short = 'r', value_name = "FILE", num_args = 1.., action = clap::ArgAction::Append)]
+    read: Vec<PathBuf>,
+    /// Pace the replay by the packets' timestamps instead of reading as fast as possible.
+    #[arg(long, requires = "read")]
+    realtime: bool,
+    /// Speed factor of a paced replay (2 = twice real time).
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 1.0,
+        requires = "realtime"
+    )]
+    speed: f64,
+    /// Keep running and serving the manager API after the last file has been read.
+    #[arg(long, visible_alias = "continue_after_read", requires = "read")]
+    continue_after_read: bool,
 }
 
 impl RunArgs {
@@ -89,6 +107,14 @@ impl RunArgs {
 }
 
 pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.speed.is_finite() && args.speed > 0.0,
+        "--speed must be a positive number (got {})",
+        args.speed
+    );
+    for file in &args.read {
+        anyhow::ensure!(file.is_file(), "--read {}: no such file", file.display());
+    }
     let loaded = voipsensor_config::load(args.config.as_deref(), &args.overrides())?;
     for w in &loaded.warnings {
         warn!("{w}");
@@ -108,7 +134,14 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             version = voipsensor_daemon::VERSION_LINE,
             "voipsensor starting"
         );
-        let result = voipsensor_daemon::run(loaded.config, shutdown).await;
+        let options = voipsensor_daemon::RunOptions {
+            replay: voipsensor_daemon::ReplayOptions {
+                files: args.read.clone(),
+                realtime: args.realtime.then_some(args.speed),
+            },
+            continue_after_read: args.continue_after_read,
+        };
+        let result = voipsensor_daemon::run(loaded.config, options, shutdown).await;
         signals.abort();
         result
     })?;

@@ -5,9 +5,13 @@
 //! and this crate owns the order in which they start and stop.
 
 mod keys;
+mod packet_path;
+mod replay;
 mod sensor;
 
 pub use keys::{KeyLoadError, MIN_RELOAD_INTERVAL, ManagerKeys};
+pub use packet_path::{PacketPath, PathStats};
+pub use replay::{PacketClock, ReplayOptions, ReplaySummary, replay};
 pub use sensor::Sensor;
 
 use std::net::SocketAddr;
@@ -81,8 +85,22 @@ pub async fn bind_listeners(config: &Config) -> Result<Listeners, StartError> {
     Ok(listeners)
 }
 
-/// Runs the sensor until `shutdown` is cancelled.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), StartError> {
+/// What `run` does besides serving the manager API.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Capture files to replay (`--read`).
+    pub replay: ReplayOptions,
+    /// Keep running and serving after the last file (`--continue-after-read`); otherwise the
+    /// sensor stops when the replay ends.
+    pub continue_after_read: bool,
+}
+
+/// Runs the sensor until `shutdown` is cancelled (or a replay ends, unless asked to continue).
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
     let configured_key = ManagerKeys::configured(&config)?;
     let store = open_store(&config).await?;
     let listeners = bind_listeners(&config).await?;
@@ -121,7 +139,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
             },
         ));
     }
-    let sensor = Arc::new(Sensor::new(&config));
+    let table = Arc::new(std::sync::Mutex::new(voipsensor_calls::CallTable::new(
+        calls_config(&config),
+    )));
+    let clock = Arc::new(PacketClock::default());
+    let stats = Arc::new(PathStats::default());
+    if !options.replay.files.is_empty() {
+        tokio::spawn(run_replay(
+            options.clone(),
+            PacketPath::new(config.sip_ports.clone()),
+            table.clone(),
+            stats.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let sensor = Arc::new(Sensor::new(&config, table, clock, stats));
     let settings = Settings {
         limits: limits(&config),
         unencrypted_allowed: config.manager_enable_unencrypted,
@@ -133,6 +166,60 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Star
         .map_err(StartError::Server)?;
     info!("sensor stopped");
     Ok(())
+}
+
+/// The call table's settings from the configuration.
+fn calls_config(config: &Config) -> voipsensor_calls::CallsConfig {
+    voipsensor_calls::CallsConfig {
+        id_sensor: config.id_sensor.map_or(-1, i64::from),
+        ..voipsensor_calls::CallsConfig::default()
+    }
+}
+
+/// Replays the files on a blocking thread; when done, stops the sensor unless told to continue.
+async fn run_replay(
+    options: RunOptions,
+    mut path: PacketPath,
+    table: Arc<std::sync::Mutex<voipsensor_calls::CallTable>>,
+    stats: Arc<PathStats>,
+    clock: Arc<PacketClock>,
+    shutdown: CancellationToken,
+) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = tokio::spawn({
+        let (stop, shutdown) = (stop.clone(), shutdown.clone());
+        async move {
+            shutdown.cancelled().await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let (table2, stats2, clock2) = (table.clone(), stats.clone(), clock.clone());
+    let replay_options = options.replay.clone();
+    let started = std::time::Instant::now();
+    let summary = tokio::task::spawn_blocking(move || {
+        replay(&replay_options, &mut path, &table2, &stats2, &clock2, &stop)
+    })
+    .await
+    .unwrap_or_default();
+    watcher.abort();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let total_calls = table.lock().map_or(0, |t| t.total_calls());
+    info!(
+        packets = summary.packets,
+        seconds = format!("{:.3}", started.elapsed().as_secs_f64()),
+        undecodable = load(&stats.undecodable),
+        sip_messages = load(&stats.sip_messages),
+        sip_malformed = load(&stats.sip_malformed),
+        rtp_packets = load(&stats.rtp_taken),
+        calls_in_memory = total_calls,
+        "replay finished"
+    );
+    for file in &summary.truncated_files {
+        warn!(file = %file.display(), "capture file ends in the middle of a packet");
+    }
+    if !options.continue_after_read {
+        shutdown.cancel();
+    }
 }
 
 /// Opens the configured database on a blocking thread.

@@ -1,47 +1,78 @@
 //! The sensor's state as the manager API sees it.
 
+use crate::packet_path::PathStats;
+use crate::replay::PacketClock;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
+use voipsensor_calls::CallTable;
 use voipsensor_config::Config;
 use voipsensor_manager_proto::dispatch::SensorState;
 use voipsensor_manager_proto::json::Row;
 use voipsensor_manager_proto::listcalls::Summary;
 use voipsensor_manager_proto::sniffer_stat::{SnifferStat, StatusLine};
 
-/// The running sensor: its identity, start time and (until capture is wired in) empty call and
-/// registration tables.
+/// The running sensor: its identity, start time, call and registration tables and counters.
 #[derive(Debug)]
 pub struct Sensor {
     started: Instant,
     id_sensor: i64,
     sip_ports: String,
+    table: Arc<Mutex<CallTable>>,
+    clock: Arc<PacketClock>,
+    /// Packet-path counters (reported by `pcapstat`/`sniffer_stat` as those grow).
+    #[allow(dead_code)]
+    stats: Arc<PathStats>,
 }
 
 impl Sensor {
-    /// A sensor configured by `config`, started now.
-    pub fn new(config: &Config) -> Self {
+    /// A sensor configured by `config`, started now, answering from `table`.
+    pub fn new(
+        config: &Config,
+        table: Arc<Mutex<CallTable>>,
+        clock: Arc<PacketClock>,
+        stats: Arc<PathStats>,
+    ) -> Self {
         Self {
             started: Instant::now(),
             id_sensor: config.id_sensor.map_or(-1, i64::from),
             sip_ports: config.sip_ports.to_reference_list(),
+            table,
+            clock,
+            stats,
         }
+    }
+
+    /// A sensor with empty tables and no packet source (for benchmarks and tests).
+    pub fn idle(config: &Config) -> Self {
+        let table = CallTable::new(voipsensor_calls::CallsConfig::default());
+        Self::new(
+            config,
+            Arc::new(Mutex::new(table)),
+            Arc::default(),
+            Arc::default(),
+        )
+    }
+
+    fn table(&self) -> MutexGuard<'_, CallTable> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl SensorState for Sensor {
     fn call_rows(&self) -> Vec<Row> {
-        Vec::new()
+        self.table().listcalls_rows(self.clock.now_us())
     }
 
     fn total_calls(&self) -> u64 {
-        0
+        self.table().total_calls()
     }
 
     fn register_rows(&self) -> Vec<Row> {
-        Vec::new()
+        self.table().register_rows(self.clock.now_us())
     }
 
     fn total_registers(&self) -> u64 {
-        0
+        self.table().total_registers()
     }
 
     fn summary(&self) -> Summary {
@@ -53,7 +84,16 @@ impl SensorState for Sensor {
     }
 
     fn sniffer_stat(&self) -> SnifferStat {
+        let (active, alive) = {
+            let t = self.table();
+            (
+                t.listcalls_rows(self.clock.now_us()).len() as u64,
+                t.total_calls(),
+            )
+        };
         let status = StatusLine {
+            calls_active: active,
+            calls_alive: alive,
             rss_vsz_mb: memory_mb(),
             load_average: load_average(),
             version: voipsensor_manager_proto::VERSION.to_owned(),

@@ -1,0 +1,621 @@
+//! One INVITE call: SIP state (§3.3–§3.5, §3.7), media bindings (§3.9), RTP streams.
+
+use std::net::IpAddr;
+
+use voipsensor_manager_proto::json::{Row, Value};
+use voipsensor_rtp::{MosModel, PayloadType, RtpPacket, StreamConfig, StreamStats};
+use voipsensor_sip::{Message, Method, Sdp};
+
+use crate::util::{SEC, datetime, secs, text};
+use crate::{Binding, CallsConfig, Counters, Endpoint, MediaMap};
+
+/// Most INVITE / BYE CSeqs remembered per call.
+const MAX_CSEQS: usize = 32;
+/// Most media bindings per call.
+const MAX_MEDIA_KEYS: usize = 64;
+/// Most RTP streams per direction.
+const MAX_STREAMS_PER_SIDE: usize = 4;
+/// Longest From tag kept.
+const MAX_TAG: usize = 128;
+/// `max_sip_packets_in_call` / `max_invite_packets_in_call`.
+const MAX_SIP_PACKETS: u32 = 20_000;
+const MAX_INVITE_PACKETS: u32 = 10_000;
+/// Base of the pointer-like call references.
+const CALLREF_BASE: u64 = 0x7f00_0000_0000;
+
+/// Direction of a stream, by its sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Sent by the caller (`src_*` columns).
+    Caller,
+    /// Sent by the callee (`dst_*` columns).
+    Called,
+}
+
+impl Side {
+    pub(crate) fn other(self) -> Self {
+        match self {
+            Self::Caller => Self::Called,
+            Self::Called => Self::Caller,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Stream {
+    side: Side,
+    ssrc: u32,
+    src: IpAddr,
+    dst: IpAddr,
+    stats: StreamStats,
+}
+
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) id: u64,
+    pub(crate) call_id: Box<[u8]>,
+    created_us: u64,
+    last_packet_us: u64,
+    pub(crate) last_rtp_us: Option<u64>,
+    pub(crate) closing_at: Option<u64>,
+    caller: String,
+    called: String,
+    callername: String,
+    callerdomain: String,
+    calleddomain: String,
+    calleragent: String,
+    calledagent: String,
+    caller_ep: Endpoint,
+    calledip: IpAddr,
+    caller_tag: Option<Box<[u8]>>,
+    vlan: Option<u16>,
+    last_response: u16,
+    last_from_cancel: bool,
+    invite_after_487: bool,
+    answered: bool,
+    connect_us: Option<u64>,
+    progress_us: Option<u64>,
+    invite_cseqs: Vec<u32>,
+    reinvite_cseqs: Vec<u32>,
+    bye_cseqs: Vec<u32>,
+    bye_at: Option<u64>,
+    bye_confirmed_at: Option<u64>,
+    cancel_at: Option<u64>,
+    destroy_at: Option<u64>,
+    sip_packets: u32,
+    invite_packets: u32,
+    pub(crate) media_keys: Vec<(IpAddr, u16)>,
+    stream_config: StreamConfig,
+    streams: Vec<Stream>,
+    codec: [Option<PayloadType>; 2],
+}
+
+fn push_bounded(v: &mut Vec<u32>, x: u32) {
+    if !v.contains(&x) {
+        if v.len() >= MAX_CSEQS {
+            v.remove(0);
+        }
+        v.push(x);
+    }
+}
+
+impl Call {
+    pub(crate) fn new(
+        id: u64,
+        now: u64,
+        src: Endpoint,
+        dst: Endpoint,
+        vlan: Option<u16>,
+        call_id: &[u8],
+        msg: &Message<'_, '_>,
+    ) -> Self {
+        let from = msg.from();
+        let to = msg.to();
+        Self {
+            id,
+            call_id: call_id.into(),
+            created_us: now,
+            last_packet_us: now,
+            last_rtp_us: None,
+            closing_at: None,
+            caller: from.map(|f| text(f.uri.user())).unwrap_or_default(),
+            called: to.map(|t| text(t.uri.user())).unwrap_or_default(),
+            callername: from
+                .map(|f| text(&f.display_name_unescaped()))
+                .unwrap_or_default(),
+            callerdomain: from.map(|f| text(f.uri.host)).unwrap_or_default(),
+            calleddomain: to.map(|t| text(t.uri.host)).unwrap_or_default(),
+            calleragent: msg.user_agent().map(text).unwrap_or_default(),
+            calledagent: String::new(),
+            caller_ep: src,
+            calledip: dst.ip,
+            caller_tag: from
+                .and_then(|f| f.tag())
+                .filter(|t| t.len() <= MAX_TAG)
+                .map(Into::into),
+            vlan,
+            last_response: 0,
+            last_from_cancel: false,
+            invite_after_487: false,
+            answered: false,
+            connect_us: None,
+            progress_us: None,
+            invite_cseqs: Vec::new(),
+            reinvite_cseqs: Vec::new(),
+            bye_cseqs: Vec::new(),
+            bye_at: None,
+            bye_confirmed_at: None,
+            cancel_at: None,
+            destroy_at: None,
+            sip_packets: 0,
+            invite_packets: 0,
+            media_keys: Vec::new(),
+            stream_config: StreamConfig::default(),
+            streams: Vec::new(),
+            codec: [None, None],
+        }
+    }
+
+    /// Any packet of the call: last packet time, extension of a pending destroy time (§3.4).
+    pub(crate) fn touch(&mut self, now: u64) {
+        self.last_packet_us = self.last_packet_us.max(now);
+        if let Some(d) = self.destroy_at {
+            let ext = if self.bye_confirmed_at.is_some() {
+                5
+            } else if self.bye_at.is_some() {
+                60
+            } else if self.last_response == 487 {
+                15
+            } else {
+                5
+            };
+            self.destroy_at = Some(d.max(now + ext * SEC));
+        }
+    }
+
+    /// Whether the message was sent by the caller: by From tag when both are known, else by
+    /// the caller's SIP endpoint.
+    fn sent_by_caller(&self, src: Endpoint, msg: &Message<'_, '_>) -> bool {
+        let from_tag = msg.from().and_then(|f| f.tag());
+        match (self.caller_tag.as_deref(), from_tag) {
+            (Some(ct), Some(ft)) => (ct == ft) == msg.is_request(),
+            _ => src == self.caller_ep,
+        }
+    }
+
+    pub(crate) fn on_sip(
+        &mut self,
+        now: u64,
+        src: Endpoint,
+        _dst: Endpoint,
+        msg: &Message<'_, '_>,
+        media: &mut MediaMap,
+        counters: &mut Counters,
+    ) {
+        self.sip_packets = self.sip_packets.saturating_add(1);
+        self.touch(now);
+        let by_caller = self.sent_by_caller(src, msg);
+        let cseq = msg.cseq();
+        let mut reinvite = false;
+        match (msg.method(), msg.status_code()) {
+            (Some(Method::Invite), _) => {
+                self.invite_packets = self.invite_packets.saturating_add(1);
+                if let Some(c) = cseq {
+                    let new = !self.invite_cseqs.contains(&c.seq);
+                    let to_tag = msg.to().and_then(|t| t.tag()).is_some();
+                    if new {
+                        if to_tag && !self.invite_cseqs.is_empty() {
+                            reinvite = true;
+                            push_bounded(&mut self.reinvite_cseqs, c.seq);
+                        } else if !self.invite_cseqs.is_empty() && src.ip == self.caller_ep.ip {
+                            // sipoverlap / new attempt: update the called number.
+                            if let Some(u) =
+                                msg.to().map(|t| t.uri.user()).filter(|u| !u.is_empty())
+                            {
+                                self.called = text(u);
+                            }
+                        }
+                        push_bounded(&mut self.invite_cseqs, c.seq);
+                        if self.last_response == 487 {
+                            self.invite_after_487 = true;
+                        }
+                        self.bye_at = None;
+                        self.bye_confirmed_at = None;
+                        self.bye_cseqs.clear();
+                        self.cancel_at = None;
+                        self.destroy_at = None;
+                    }
+                }
+            }
+            (Some(Method::Bye), _) => {
+                if let Some(c) = cseq {
+                    push_bounded(&mut self.bye_cseqs, c.seq);
+                }
+                if self.bye_at.is_none() {
+                    self.bye_at = Some(now);
+                }
+                self.destroy_at = Some(self.destroy_at.unwrap_or(0).max(now + 60 * SEC));
+            }
+            (Some(Method::Cancel), _) => {
+                if self.update_last_response(487, None, true) {
+                    self.last_from_cancel = true;
+                }
+                self.cancel_at.get_or_insert(now);
+                self.destroy_at = Some(now + 10 * SEC);
+            }
+            (Some(_), _) => {}
+            (None, Some(code)) => self.on_response(now, code, cseq, by_caller, msg),
+            (None, None) => {}
+        }
+        if msg.method() != Some(Method::Message) {
+            self.take_sdp(msg, by_caller, reinvite, media, counters);
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: u64,
+        code: u16,
+        cseq: Option<voipsensor_sip::CSeq<'_>>,
+        by_caller: bool,
+        msg: &Message<'_, '_>,
+    ) {
+        if !by_caller && let Some(ua) = msg.user_agent().filter(|u| !u.is_empty()) {
+            self.calledagent = text(ua);
+        }
+        let cm = cseq.map(|c| c.method);
+        let seq = cseq.map(|c| c.seq);
+        self.update_last_response(code, cm, false);
+        let invite_tx =
+            cm == Some(Method::Invite) && seq.is_some_and(|s| self.invite_cseqs.contains(&s));
+        let reinvite_tx = seq.is_some_and(|s| self.reinvite_cseqs.contains(&s));
+        match code {
+            180..=189 => {
+                self.progress_us.get_or_insert(now);
+                self.destroy_at = None;
+            }
+            200..=299 if invite_tx => {
+                if !self.answered {
+                    self.answered = true;
+                    self.connect_us = Some(now);
+                }
+                self.progress_us.get_or_insert(now);
+                if self.bye_at.is_none() {
+                    self.destroy_at = None;
+                }
+            }
+            200..=299
+                if cm == Some(Method::Bye) && seq.is_some_and(|s| self.bye_cseqs.contains(&s)) =>
+            {
+                self.bye_confirmed_at.get_or_insert(now);
+                self.destroy_at = Some(now + 5 * SEC);
+            }
+            300..=699 if invite_tx && !reinvite_tx => {
+                let t = match code {
+                    300 => Some(300),
+                    481 => Some(180),
+                    491 => None,
+                    401 | 407 | 501 if self.destroy_at.is_some() => None,
+                    401 | 407 | 501 => Some(60),
+                    _ => Some(5),
+                };
+                if let Some(t) = t {
+                    self.destroy_at = Some(now + t * SEC);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// §3.5 for a response, or for the CANCEL request itself (`is_cancel_request`, code 487).
+    /// Returns whether the stored value changed.
+    fn update_last_response(
+        &mut self,
+        code: u16,
+        cseq_method: Option<Method<'_>>,
+        is_cancel_request: bool,
+    ) -> bool {
+        let last = self.last_response;
+        if self.answered {
+            return false;
+        }
+        if !is_cancel_request {
+            if cseq_method == Some(Method::Cancel) {
+                return false;
+            }
+            if (200..300).contains(&code)
+                && !matches!(cseq_method, Some(Method::Invite | Method::Message))
+            {
+                return false;
+            }
+        }
+        if last == 487 {
+            let ok = (self.invite_after_487 && code == 200)
+                || (self.last_from_cancel && !is_cancel_request && (480..490).contains(&code));
+            if !ok {
+                return false;
+            }
+        }
+        if (500..600).contains(&last) && (500..600).contains(&code) {
+            return false;
+        }
+        if last >= 200 && code < 200 && last != 401 && last != 407 {
+            return false;
+        }
+        self.last_response = code;
+        self.last_from_cancel = false;
+        self.invite_after_487 = false;
+        true
+    }
+
+    fn take_sdp(
+        &mut self,
+        msg: &Message<'_, '_>,
+        by_caller: bool,
+        reinvite: bool,
+        media: &mut MediaMap,
+        counters: &mut Counters,
+    ) {
+        let Some(body) = msg.sdp_body() else {
+            return;
+        };
+        let Ok(sdp) = Sdp::parse(body) else {
+            return;
+        };
+        // The stream arriving at an address announced by one side is sent by the other.
+        let side = if by_caller {
+            Side::Called
+        } else {
+            Side::Caller
+        };
+        for m in sdp.media() {
+            if !(m.is_audio() || m.is_image()) || m.port == 0 {
+                continue;
+            }
+            let Some(ip) = m
+                .connection
+                .and_then(|c| c.ip())
+                .filter(|ip| !ip.is_unspecified())
+            else {
+                continue;
+            };
+            self.bind(media, counters, (ip, m.port), side, false);
+            if !m.rtcp_mux {
+                let (rip, rport) = match m.rtcp {
+                    Some(r) => (
+                        r.connection.and_then(|c| c.ip()).unwrap_or(ip),
+                        Some(r.port),
+                    ),
+                    None => (ip, m.port.checked_add(1)),
+                };
+                if let Some(rport) = rport.filter(|&p| p != 0) {
+                    self.bind(media, counters, (rip, rport), side, true);
+                }
+            }
+            for rm in m.rtpmaps() {
+                let pt = PayloadType(rm.payload_type);
+                if rm.encoding.eq_ignore_ascii_case(b"telephone-event") {
+                    self.stream_config.telephone_event = Some(pt);
+                }
+                if pt.is_dynamic() {
+                    self.stream_config.clock_rates.set(pt, rm.clock_rate);
+                    for s in &mut self.streams {
+                        s.stats.set_clock_rate(pt, rm.clock_rate);
+                    }
+                }
+            }
+        }
+        if reinvite {
+            for s in &mut self.streams {
+                s.stats.mark_reset();
+            }
+        }
+    }
+
+    fn bind(
+        &mut self,
+        media: &mut MediaMap,
+        counters: &mut Counters,
+        key: (IpAddr, u16),
+        side: Side,
+        rtcp: bool,
+    ) {
+        if !self.media_keys.contains(&key) {
+            if self.media_keys.len() >= MAX_MEDIA_KEYS {
+                return;
+            }
+            self.media_keys.push(key);
+        }
+        let b = Binding {
+            call: self.id,
+            side,
+            rtcp,
+        };
+        if media.bind(key, b) {
+            counters.evictions += 1;
+        }
+    }
+
+    /// One RTP packet of direction `side`; false when ignored.
+    pub(crate) fn on_rtp(
+        &mut self,
+        now: u64,
+        side: Side,
+        src: Endpoint,
+        dst: Endpoint,
+        pkt: &RtpPacket<'_>,
+    ) -> bool {
+        let ssrc = pkt.ssrc().0;
+        if ssrc == 0 {
+            return false;
+        }
+        let idx = match self
+            .streams
+            .iter()
+            .position(|s| s.side == side && s.ssrc == ssrc)
+        {
+            Some(i) => i,
+            None => {
+                if self.streams.iter().filter(|s| s.side == side).count() >= MAX_STREAMS_PER_SIDE {
+                    return false;
+                }
+                self.streams.push(Stream {
+                    side,
+                    ssrc,
+                    src: src.ip,
+                    dst: dst.ip,
+                    stats: StreamStats::new(&self.stream_config),
+                });
+                self.streams.len() - 1
+            }
+        };
+        let s = &mut self.streams[idx];
+        s.src = src.ip;
+        s.dst = dst.ip;
+        s.stats.handle_packet(pkt, now);
+        if let Some(pt) = s.stats.last_payload_type() {
+            self.codec[side_index(side)] = Some(pt);
+        }
+        true
+    }
+
+    /// When (and why) the call should be closed now, per §3.7; the close time.
+    pub(crate) fn close_due(&self, now: u64, cfg: &CallsConfig) -> Option<u64> {
+        if let Some(d) = self.destroy_at
+            && now >= d
+        {
+            return Some(d);
+        }
+        let since = |t: u64, s: u64| now >= t.saturating_add(s * SEC);
+        let hard = match (self.bye_confirmed_at, self.bye_at) {
+            (Some(t), _) => since(t, 600),
+            (None, Some(t)) => since(t, 1200),
+            _ => false,
+        };
+        let expired = hard
+            || (self.last_rtp_us.is_some() && since(self.last_packet_us, cfg.rtp_timeout_s))
+            || (self.last_rtp_us.is_none()
+                && since(self.created_us, cfg.sip_without_rtp_timeout_s))
+            || since(self.created_us, cfg.absolute_timeout_s)
+            || (self.progress_us.is_none()
+                && self.last_rtp_us.is_none()
+                && since(self.created_us, 300))
+            || self.sip_packets > MAX_SIP_PACKETS
+            || self.invite_packets > MAX_INVITE_PACKETS;
+        expired.then_some(now)
+    }
+
+    /// Whether `listcalls` shows the call.
+    pub(crate) fn listed(&self, now: u64) -> bool {
+        self.closing_at.is_none()
+            && self.bye_confirmed_at.is_none()
+            && self.destroy_at.is_none_or(|d| now < d)
+    }
+
+    /// The stream shown for a direction: most received + lost.
+    fn best(&self, side: Side) -> Option<&Stream> {
+        self.streams
+            .iter()
+            .filter(|s| s.side == side)
+            .max_by_key(|s| u64::from(s.stats.received()) + u64::from(s.stats.lost()))
+    }
+
+    pub(crate) fn row(&self, now: u64, id_sensor: i64) -> Row {
+        let duration_us = now.saturating_sub(self.created_us);
+        let duration = duration_us / SEC;
+        let connect = self.connect_us.map_or(0, |c| {
+            duration_us.saturating_sub(c.saturating_sub(self.created_us)) / SEC
+        });
+        let src = self.best(Side::Caller);
+        let dst = self.best(Side::Called);
+        let shown = src.or(dst);
+        let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+        let mut r: Row = Vec::with_capacity(68);
+        r.push(Value::Str(format!(
+            "0x{:x}",
+            CALLREF_BASE + self.id * 0x100
+        )));
+        r.push(Value::str(
+            String::from_utf8_lossy(&self.call_id).into_owned(),
+        ));
+        r.push(Value::Str(datetime(secs(self.created_us))));
+        r.push(Value::Int(secs(self.created_us)));
+        r.push(Value::Int(secs(self.last_packet_us)));
+        r.push(int(duration));
+        r.push(int(connect));
+        r.push(Value::str(self.caller.clone()));
+        r.push(Value::str(self.called.clone()));
+        r.push(Value::Null);
+        r.push(Value::Null);
+        r.push(Value::Bool(true));
+        r.push(Value::Bool(true));
+        r.push(Value::str(self.callername.clone()));
+        r.push(Value::str(self.callerdomain.clone()));
+        r.push(Value::str(self.calleddomain.clone()));
+        r.push(Value::str(self.calleragent.clone()));
+        r.push(Value::str(self.calledagent.clone()));
+        r.push(Value::ip(self.caller_ep.ip));
+        r.push(Value::ip(self.calledip));
+        r.push(Value::Null);
+        r.push(Value::Null);
+        r.push(Value::Int(0));
+        r.push(Value::Int(0));
+        r.push(Value::Int(255));
+        r.push(Value::Int(255));
+        r.push(Value::Null);
+        r.push(Value::Int(i64::from(self.last_response)));
+        r.push(shown.map_or(Value::Null, |s| Value::ip(s.src)));
+        r.push(shown.map_or(Value::Null, |s| Value::ip(s.dst)));
+        r.push(Value::Null);
+        r.push(Value::Null);
+        for c in self.codec {
+            r.push(Value::Int(c.map_or(-1, |pt| i64::from(pt.0))));
+        }
+        for s in [src, dst] {
+            for model in MosModel::ALL {
+                match s {
+                    Some(s) => {
+                        for v in s.stats.mos(model).listcalls_mult10() {
+                            r.push(Value::Int(i64::from(v)));
+                        }
+                    }
+                    None => r.extend([Value::Int(45), Value::Null, Value::Null]),
+                }
+            }
+        }
+        for s in [src, dst] {
+            match s {
+                Some(s) => {
+                    let j = s.stats.jitter();
+                    r.extend([
+                        Value::Float(j.current_ms()),
+                        Value::Float(j.avg_ms()),
+                        Value::Float(j.max_ms()),
+                    ]);
+                }
+                None => r.extend([Value::Null, Value::Null, Value::Null]),
+            }
+        }
+        let per =
+            |f: &dyn Fn(&Stream) -> Value| [src.map_or(Value::Null, f), dst.map_or(Value::Null, f)];
+        r.extend(per(&|s| Value::Int(i64::from(s.stats.received()))));
+        r.extend(per(&|s| Value::Int(i64::from(s.stats.lost()))));
+        r.extend(per(&|s| {
+            s.stats.loss_percent().map_or(Value::Null, Value::Float)
+        }));
+        r.extend(per(&|s| {
+            Value::Float(s.stats.loss_last_10s_percent(now).unwrap_or(0.0) * 10.0)
+        }));
+        r.push(Value::Int(id_sensor));
+        r.push(Value::Int(self.vlan.map_or(65534, i64::from)));
+        debug_assert_eq!(r.len(), 68);
+        r
+    }
+}
+
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Caller => 0,
+        Side::Called => 1,
+    }
+}

@@ -1,0 +1,384 @@
+//! Call and registration state machines of the sensor (behaviour spec §3, §4): sans-IO.
+//!
+//! [`CallTable`] takes parsed SIP messages ([`CallTable::handle_sip`]), non-SIP UDP datagrams
+//! that may be RTP/RTCP ([`CallTable::handle_udp`]) and timer ticks
+//! ([`CallTable::handle_timeout`]), all stamped with packet time in µs since the Unix epoch,
+//! and renders the manager's `listcalls` / `listregisters` rows. Nothing here reads a clock or
+//! does I/O.
+//!
+//! # Calls
+//!
+//! * An INVITE with an unknown Call-ID (≤ 1023 bytes) creates a call, unless
+//!   [`CallsConfig::max_calls`] objects exist (refused, counted). Any later message with that
+//!   Call-ID is attached to it.
+//! * Caller/called per §3.3: From/To user part (cut at `;`), caller name = From display name,
+//!   domains = URI host without port; `callerip`/`calledip` from the first INVITE's
+//!   source/destination. Later INVITEs without To-tag from the caller IP update the called
+//!   number (`sipoverlap`). `calleragent` = User-Agent of the first INVITE, `calledagent` =
+//!   User-Agent of responses sent by the callee (never `Server:`).
+//! * `lastSIPresponseNum` per §3.5 rules 1–6 (with `keep_final_last_sip_response = yes`).
+//! * Destroy timers per §3.4: BYE → 60 s, 200 to BYE → 5 s (the call leaves `listcalls` at
+//!   once), CANCEL → 487 at once and 10 s, 3xx–6xx to an initial INVITE → 5 s (300 → 300 s,
+//!   481 → 180 s, 491 none, 401/407/501 → 60 s only if nothing pending; none for re-INVITE
+//!   CSeqs), 18x clears the timer; every later packet extends a pending timer to now + 5 s
+//!   (15 s when the last response is 487, 60 s after an unconfirmed BYE).
+//! * Close conditions per §3.7: destroy time, BYE hard limits (1200 s / 600 s confirmed),
+//!   `rtptimeout`, `sipwithoutrtptimeout`, `absolute_timeout`, 300 s without 18x/2xx/RTP,
+//!   20000 SIP / 10000 INVITE packets. A closing call leaves `listcalls`, stops taking packets
+//!   and is freed [`CLOSE_LINGER_S`] later (the reference's cleanup period plus safe cleanup),
+//!   so `totalcalls` lags `listcalls` as observed (§3.13).
+//! * SDP of any message (except MESSAGE) binds `(c= ip, m= port)` of audio/image media, and
+//!   the RTCP port (`a=rtcp` or port + 1 unless `a=rtcp-mux`), to the call in a global map
+//!   tagged with the stream direction: SDP sent by the caller announces where the callee's
+//!   stream arrives (§3.9). At most 3 calls share one ip:port (the newest wins beyond that,
+//!   counted as an eviction). RTP is matched by destination, else by source with the
+//!   direction inverted.
+//! * RTP: one [`voipsensor_rtp::StreamStats`] per (direction, SSRC), at most 4 per
+//!   direction; listcalls shows, per direction, the stream with the most received + lost.
+//!   Codecs are the payload type of the last voice packet of each direction (−1 before).
+//!   A re-INVITE carrying SDP marks a reset point on all streams. RTCP (on a bound RTCP port
+//!   or recognised by packet type on an RTP port) only refreshes the RTP timeout.
+//!
+//! # Registrations
+//!
+//! REGISTER transactions (per Call-ID, §4.2) end as OK (1), Failed (2), UnknownMessageOK (3),
+//! ManyRegMessages (4) or Unregister (6) and are merged into registration records keyed by
+//! `to_num` (case-insensitive), `to_domain` and the digest username (empty matches any)
+//! (§4.3). IDs come from one counter that also advances for merged transactions. A
+//! maintenance pass every ≥ 30 s of packet time turns OK states whose `state_to + expires +
+//! 30 s` has passed into Expired (5) and drops failed-only records 60 s and any record 2 h
+//! after its last state.
+//!
+//! # Encodings
+//!
+//! `calldate` / `expires_at` are `YYYY-MM-DD HH:MM:SS` in **UTC** (the reference prints local
+//! time; a UTC sensor matches). `duration` = `now` − first INVITE packet time, whole seconds.
+//! `callreference` is `0x` + hex of a per-call counter offset into a pointer-like range.
+//!
+//! # Not implemented
+//!
+//! Alternative identity headers (PAI/PPI/RPID), `call_id_alternative`/`callidmerge_header`,
+//! MESSAGE records, alone BYE / premature responses, one-way detection, forking branches,
+//! proxy detection (`sipproxies` is always null), natalias / `rtp_check_both_sides_by_sdp`,
+//! RTCP statistics, the "unanswered call with < 100 packets → MOS 4.5" rule, country columns,
+//! encapsulation (always 0 / 255), `sip-register` option variants (the engine is always on),
+//! the REGISTER "kept 5 s while more REGISTERs are unanswered" and "403 closed in 1 s" nuances,
+//! and the 401 nonce options.
+
+mod call;
+mod register;
+mod util;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use voipsensor_manager_proto::json::Row;
+use voipsensor_rtp::RtpPacket;
+use voipsensor_sip::{Message, Method};
+
+use crate::call::{Call, Side};
+use crate::register::Registrations;
+use crate::util::SEC;
+
+/// Seconds between a call's close (destroy time reached, timeout) and freeing its object.
+pub const CLOSE_LINGER_S: u64 = 15;
+/// Longest Call-ID accepted, in bytes (longer headers are ignored, §3.2).
+pub const MAX_CALL_ID_LEN: usize = 1023;
+/// Calls that may share one media ip:port (`sdp_multiplication`).
+pub const SDP_MULTIPLICATION: usize = 3;
+
+/// Limits and timeouts of the call table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallsConfig {
+    /// Sensor id shown in `listcalls` / `listregisters` (−1 when unset).
+    pub id_sensor: i64,
+    /// Most call objects in memory; further INVITEs are refused.
+    pub max_calls: usize,
+    /// Most registration records (and most open REGISTER transactions).
+    pub max_registers: usize,
+    /// `rtptimeout`: close a call with RTP after this long without any packet.
+    pub rtp_timeout_s: u64,
+    /// `sipwithoutrtptimeout`: close a call that never had RTP this long after its start.
+    pub sip_without_rtp_timeout_s: u64,
+    /// `absolute_timeout`: close any call this long after its start.
+    pub absolute_timeout_s: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            id_sensor: -1,
+            max_calls: 100_000,
+            max_registers: 100_000,
+            rtp_timeout_s: 300,
+            sip_without_rtp_timeout_s: 3600,
+            absolute_timeout_s: 14_400,
+        }
+    }
+}
+
+/// An IP address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// Address.
+    pub ip: IpAddr,
+    /// Port.
+    pub port: u16,
+}
+
+/// Event counters of the table (monotonic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Calls created by an INVITE.
+    pub calls_created: u64,
+    /// Call objects freed.
+    pub calls_destroyed: u64,
+    /// INVITEs refused because `max_calls` objects existed.
+    pub calls_refused: u64,
+    /// SIP messages handed in.
+    pub sip_messages: u64,
+    /// SIP messages ignored (no/oversized Call-ID, unknown dialog, closing call).
+    pub sip_ignored: u64,
+    /// RTP packets taken (fed to a stream).
+    pub rtp_packets: u64,
+    /// RTCP packets taken.
+    pub rtcp_packets: u64,
+    /// REGISTER transactions finished and merged into records.
+    pub registrations: u64,
+    /// REGISTER transactions or records refused because of `max_registers`.
+    pub registers_refused: u64,
+    /// Media bindings displaced because more than [`SDP_MULTIPLICATION`] calls shared an
+    /// ip:port.
+    pub evictions: u64,
+}
+
+/// One media address binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Binding {
+    pub(crate) call: u64,
+    /// The stream (by sender) that arrives at this address.
+    pub(crate) side: Side,
+    pub(crate) rtcp: bool,
+}
+
+/// Global (ip, port) → calls map.
+#[derive(Debug, Default)]
+pub(crate) struct MediaMap {
+    map: HashMap<(IpAddr, u16), Vec<Binding>>,
+}
+
+impl MediaMap {
+    /// Binds; returns true when another call's binding was displaced.
+    pub(crate) fn bind(&mut self, key: (IpAddr, u16), b: Binding) -> bool {
+        let v = self.map.entry(key).or_default();
+        if let Some(pos) = v.iter().position(|x| x.call == b.call) {
+            v.remove(pos);
+            v.push(b);
+            return false;
+        }
+        let evicted = v.len() >= SDP_MULTIPLICATION;
+        if evicted {
+            v.remove(0);
+        }
+        v.push(b);
+        evicted
+    }
+
+    pub(crate) fn unbind(&mut self, call: u64, keys: &[(IpAddr, u16)]) {
+        for key in keys {
+            if let Some(v) = self.map.get_mut(key) {
+                v.retain(|b| b.call != call);
+                if v.is_empty() {
+                    self.map.remove(key);
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, key: &(IpAddr, u16)) -> Option<Binding> {
+        self.map.get(key).and_then(|v| v.last().copied())
+    }
+}
+
+/// The call and registration table.
+#[derive(Debug)]
+pub struct CallTable {
+    config: CallsConfig,
+    calls: HashMap<u64, Call>,
+    by_call_id: HashMap<Box<[u8]>, u64>,
+    media: MediaMap,
+    next_call: u64,
+    registrations: Registrations,
+    counters: Counters,
+}
+
+impl CallTable {
+    /// An empty table.
+    pub fn new(config: CallsConfig) -> Self {
+        Self {
+            config,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            media: MediaMap::default(),
+            next_call: 0,
+            registrations: Registrations::new(config.max_registers),
+            counters: Counters::default(),
+        }
+    }
+
+    /// One parsed SIP message seen from src to dst.
+    pub fn handle_sip(
+        &mut self,
+        now: u64,
+        src: Endpoint,
+        dst: Endpoint,
+        vlan: Option<u16>,
+        msg: &Message<'_, '_>,
+    ) {
+        self.counters.sip_messages += 1;
+        let Some(cid) = msg
+            .call_id()
+            .filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
+        else {
+            self.counters.sip_ignored += 1;
+            return;
+        };
+        if let Some(&id) = self.by_call_id.get(cid) {
+            match self.calls.get_mut(&id) {
+                Some(call) if call.closing_at.is_none() => {
+                    call.on_sip(now, src, dst, msg, &mut self.media, &mut self.counters);
+                }
+                _ => self.counters.sip_ignored += 1,
+            }
+            return;
+        }
+        let method = msg.method();
+        let cseq_method = msg.cseq().map(|c| c.method);
+        if method == Some(Method::Register)
+            || (!msg.is_request() && cseq_method == Some(Method::Register))
+        {
+            self.registrations
+                .handle_sip(now, src, dst, vlan, cid, msg, &mut self.counters);
+            return;
+        }
+        if method != Some(Method::Invite) {
+            self.counters.sip_ignored += 1;
+            return;
+        }
+        if self.calls.len() >= self.config.max_calls {
+            self.counters.calls_refused += 1;
+            return;
+        }
+        self.next_call += 1;
+        let id = self.next_call;
+        let mut call = Call::new(id, now, src, dst, vlan, cid, msg);
+        call.on_sip(now, src, dst, msg, &mut self.media, &mut self.counters);
+        self.calls.insert(id, call);
+        self.by_call_id.insert(cid.into(), id);
+        self.counters.calls_created += 1;
+    }
+
+    /// A UDP datagram that is not SIP: RTP/RTCP if its destination (or, failing that, source)
+    /// ip:port was announced by SDP of a call; returns true if it was taken.
+    pub fn handle_udp(&mut self, now: u64, src: Endpoint, dst: Endpoint, payload: &[u8]) -> bool {
+        let (binding, side) = match self.media.lookup(&(dst.ip, dst.port)) {
+            Some(b) => (b, b.side),
+            None => match self.media.lookup(&(src.ip, src.port)) {
+                Some(b) => (b, b.side.other()),
+                None => return false,
+            },
+        };
+        let Some(call) = self.calls.get_mut(&binding.call) else {
+            return false;
+        };
+        if call.closing_at.is_some() {
+            return false;
+        }
+        call.touch(now);
+        call.last_rtp_us = Some(now);
+        if binding.rtcp || is_rtcp(payload) {
+            self.counters.rtcp_packets += 1;
+            return true;
+        }
+        let Ok(pkt) = RtpPacket::parse(payload) else {
+            return true;
+        };
+        if call.on_rtp(now, side, src, dst, &pkt) {
+            self.counters.rtp_packets += 1;
+        }
+        true
+    }
+
+    /// Timers (destroy after BYE/final responses, rtptimeout, absolute timeout, registration
+    /// expiry). Call at least every second of packet time.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let cfg = self.config;
+        let mut close = Vec::new();
+        let mut free = Vec::new();
+        for (&id, call) in &self.calls {
+            match call.closing_at {
+                Some(at) => {
+                    if now >= at.saturating_add(CLOSE_LINGER_S * SEC) {
+                        free.push(id);
+                    }
+                }
+                None => {
+                    if let Some(at) = call.close_due(now, &cfg) {
+                        close.push((id, at));
+                    }
+                }
+            }
+        }
+        for (id, at) in close {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.closing_at = Some(at);
+                self.media.unbind(id, &call.media_keys);
+                call.media_keys.clear();
+            }
+        }
+        for id in free {
+            if let Some(call) = self.calls.remove(&id) {
+                self.by_call_id.remove(&call.call_id[..]);
+                self.counters.calls_destroyed += 1;
+            }
+        }
+        self.registrations.handle_timeout(now, &mut self.counters);
+    }
+
+    /// Rows of the calls `listcalls` shows, in the 68-column order of manager-proto's
+    /// `listcalls::COLUMNS`.
+    pub fn listcalls_rows(&self, now: u64) -> Vec<Row> {
+        let mut calls: Vec<&Call> = self.calls.values().filter(|c| c.listed(now)).collect();
+        calls.sort_by_key(|c| c.id);
+        calls
+            .into_iter()
+            .map(|c| c.row(now, self.config.id_sensor))
+            .collect()
+    }
+
+    /// Call objects in memory (`totalcalls`, spec §4.5: includes calls that left listcalls but
+    /// are not destroyed yet).
+    pub fn total_calls(&self) -> u64 {
+        self.calls.len() as u64
+    }
+
+    /// Rows of `listregisters` (33 columns), ascending ID.
+    pub fn register_rows(&self, now: u64) -> Vec<Row> {
+        self.registrations.rows(now, self.config.id_sensor)
+    }
+
+    /// Registration records in memory (`totalregisters`).
+    pub fn total_registers(&self) -> u64 {
+        self.registrations.len() as u64
+    }
+
+    /// Event counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+}
+
+/// RTCP packet types 200–206 in the second byte of a version-2 packet (rtcp-mux).
+fn is_rtcp(payload: &[u8]) -> bool {
+    payload.len() >= 8 && payload[0] >> 6 == 2 && (200..=206).contains(&payload[1])
+}

@@ -53,10 +53,6 @@ fn udp(frame: &[u8]) -> Option<(IpAddr, u16, IpAddr, u16, Vec<u8>)> {
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Waits until the sensor logged the end of its replay.
 fn wait_replayed(sensor: &Sensor) {
     let deadline = Instant::now() + Duration::from_secs(20);

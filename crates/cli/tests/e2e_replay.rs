@@ -165,6 +165,25 @@ fn calls_cut_before_their_bye_are_listed_with_exact_values() {
         assert_eq!(row["src_loss_abs"], 0);
         assert_eq!(row["rtp_src"], ipv4_int(caller_ip));
     }
+    // The GUI's filters: a caller pattern, a caller IP block, both ANDed.
+    let one = traffic::caller_number(1).to_string();
+    let by_caller = ask_json(
+        &sensor,
+        &format!(r#"listcalls {{"filter":[{{"caller":"%{}"}}]}}"#, &one[4..]),
+    );
+    assert_eq!(by_caller[1][0]["total"], 1, "{by_caller}");
+    assert_eq!(rows(&by_caller, 2)[0]["caller"], one.as_str());
+    let net = cfg.caller_net;
+    let by_ip = ask_json(
+        &sensor,
+        &format!(r#"listcalls {{"filter":{{"sipcallerip":"{net}/24"}}}}"#),
+    );
+    assert_eq!(by_ip[1][0]["total"], 3, "{by_ip}");
+    let none = ask_json(
+        &sensor,
+        &format!(r#"listcalls {{"filter":[{{"sipcallerip":"{net}/24"}},{{"called":"0%"}}]}}"#),
+    );
+    assert_eq!(none[1][0]["total"], 0, "{none}");
     let totalcalls = text(&sensor.exchange(b"totalcalls\r\n\r\n"));
     assert_eq!(totalcalls, "3");
     // Without a sensor map of other ids, the summary counts this sensor's calls.

@@ -161,6 +161,11 @@ impl Params {
         })
     }
 
+    /// The raw JSON value of `key`.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.get(key)
+    }
+
     /// Whether `key` is the string `yes` (any case): the `zip`, `sensor_map`, `ip_map` rule.
     pub fn is_yes(&self, key: &str) -> bool {
         matches!(self.0.get(key), Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("yes"))

@@ -15,6 +15,7 @@
 
 pub mod aes;
 pub mod dispatch;
+pub mod filter;
 pub mod framing;
 pub mod help;
 pub mod json;

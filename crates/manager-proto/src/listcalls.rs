@@ -106,6 +106,8 @@ pub struct Query {
     pub zip: bool,
     /// Add per-sensor counts to the summary.
     pub sensor_map: bool,
+    /// `filter` / `form_filters` groups a call must all pass.
+    pub filters: Vec<crate::filter::FilterGroup>,
 }
 
 impl Query {
@@ -132,12 +134,16 @@ impl Query {
             descending,
             zip: p.is_yes("zip"),
             sensor_map: p.is_yes("sensor_map"),
+            filters: crate::filter::parse(p.get("filter"), p.get("form_filters")),
         }
     }
 }
 
 /// Renders the reply for `rows` (the calls that passed the filters, in any order).
 pub fn render(query: &Query, mut rows: Vec<Row>, summary: &Summary) -> String {
+    if !query.filters.is_empty() {
+        rows.retain(|r| query.filters.iter().all(|f| f.matches(r)));
+    }
     let mut out = String::with_capacity(2048 + rows.len() * 700);
     let col = query.sort_column;
     rows.sort_by(|a, b| {

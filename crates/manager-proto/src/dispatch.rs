@@ -64,6 +64,40 @@ pub trait SensorState: Send + Sync {
     fn sniffer_stat(&self) -> SnifferStat;
     /// SIP ports as ranges each followed by `,` (`5060,5070-5080,`).
     fn sip_ports(&self) -> String;
+    /// Capture counters per interface, `None` when not capturing live (see [`pcap_stat`]).
+    fn capture_stats(&self) -> Option<Vec<InterfaceStats>>;
+}
+
+/// Kernel and sensor drop counters of one capture interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceStats {
+    /// Interface name (`eth0`, `any`).
+    pub name: String,
+    /// Packets the sensor dropped (its buffers full).
+    pub sensor_drops: u64,
+    /// Packets the capture ring dropped (kernel `tp_drops`).
+    pub ring_drops: u64,
+    /// Packets the interface dropped.
+    pub interface_drops: u64,
+}
+
+/// The `pcapstat` reply (spec §4.10): `NAME : pdropsCount [N] pcapdrop [N] ifdrop [N]` per
+/// interface, joined with ` | `; `ok` for an empty list; `no PcapQueue mode` when not capturing.
+pub fn pcap_stat(stats: Option<&[InterfaceStats]>) -> String {
+    match stats {
+        None => "no PcapQueue mode".to_owned(),
+        Some([]) => "ok".to_owned(),
+        Some(list) => list
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} : pdropsCount [{}] pcapdrop [{}] ifdrop [{}]",
+                    s.name, s.sensor_drops, s.ring_drops, s.interface_drops
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | "),
+    }
 }
 
 /// Key facts the AES commands report.
@@ -121,6 +155,9 @@ pub fn execute(found: &Found, line: &[u8], sensor: &dyn SensorState, keys: KeySt
         }
         Command::ManagerFile => manager_file(args),
         Command::SipPorts => Outcome::Reply(format!("{}\n", sensor.sip_ports()).into_bytes()),
+        Command::PcapStat => {
+            Outcome::Reply(pcap_stat(sensor.capture_stats().as_deref()).into_bytes())
+        }
         Command::SnifferStat => {
             let stat = sensor.sniffer_stat();
             let plain = crate::framing::find(line, b"plain", 0).is_some();
@@ -195,6 +232,9 @@ mod tests {
         fn sip_ports(&self) -> String {
             "5060,5070-5080,".into()
         }
+        fn capture_stats(&self) -> Option<Vec<InterfaceStats>> {
+            None
+        }
     }
 
     fn run(line: &[u8]) -> Outcome {
@@ -224,6 +264,30 @@ mod tests {
         assert_eq!(text(b"totalcalls"), b"0");
         assert_eq!(text(b"totalregisters"), b"0");
         assert_eq!(text(b"sipports"), b"5060,5070-5080,\n");
+        assert_eq!(text(b"pcapstat"), b"no PcapQueue mode");
+    }
+
+    #[test]
+    fn pcapstat_format_matches_the_reference_sample() {
+        let lo = InterfaceStats {
+            name: "lo".into(),
+            sensor_drops: 0,
+            ring_drops: 0,
+            interface_drops: 0,
+        };
+        let sample = include_str!("../../../testdata/reference-replies/pcapstat.txt");
+        assert_eq!(pcap_stat(Some(std::slice::from_ref(&lo))), sample);
+        let eth = InterfaceStats {
+            name: "eth0".into(),
+            sensor_drops: 1,
+            ring_drops: 2,
+            interface_drops: 3,
+        };
+        assert_eq!(
+            pcap_stat(Some(&[lo, eth])),
+            "lo : pdropsCount [0] pcapdrop [0] ifdrop [0] | eth0 : pdropsCount [1] pcapdrop [2] ifdrop [3]"
+        );
+        assert_eq!(pcap_stat(Some(&[])), "ok");
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum Command {
     ManagerFile,
     /// `need_aes`: `need aes!\n`.
     NeedAes,
+    /// `pcapstat`: capture counters per interface.
+    PcapStat,
     /// `sipports`: configured SIP ports.
     SipPorts,
     /// `sniffer_stat [plain]`.
@@ -106,6 +108,12 @@ pub static COMMANDS: &[Entry] = &[
     ),
     entry("manager_file", Command::ManagerFile, Exempt, ""),
     entry("need_aes", Command::NeedAes, Exempt, ""),
+    entry(
+        "pcapstat",
+        Command::PcapStat,
+        Protected,
+        "return pcap's statistics",
+    ),
     entry(
         "sipports",
         Command::SipPorts,

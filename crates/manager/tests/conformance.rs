@@ -60,6 +60,9 @@ impl SensorState for Fixture {
     fn sip_ports(&self) -> String {
         "5060,".into()
     }
+    fn capture_stats(&self) -> Option<Vec<voipsensor_manager_proto::dispatch::InterfaceStats>> {
+        None
+    }
 }
 
 struct Running {

@@ -7,6 +7,9 @@
 //!   of either (decompressed transparently, concatenated gzip members included).
 //! * [`open`] opens one file; [`MultiReader`] plays several files in order.
 //! * [`PcapWriter`] writes classic pcap files as the spool stores them (sensor spec §1.5).
+//! * [`LiveCapture`] captures live from one Linux interface (or `any`) through an `AF_PACKET`
+//!   socket with a `TPACKET_V3` ring, lending packets straight out of the ring (module `live`,
+//!   the only place in the crate with `unsafe` code; no libpcap).
 //!
 //! Reading allocates nothing per packet: records are parsed in place inside one large reusable
 //! buffer (1 MiB by default) and each [`PacketRef`] borrows its bytes from that buffer until the
@@ -31,11 +34,10 @@
 //! assert!(!reader.truncated());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! Live AF_PACKET capture will live here too; it is not written yet.
 
 mod error;
 mod input;
+mod live;
 mod multi;
 mod pcap;
 mod pcapng;
@@ -43,6 +45,7 @@ mod reader;
 mod writer;
 
 pub use error::{Error, Result};
+pub use live::{LiveCapture, LiveOptions, LiveStats};
 pub use multi::MultiReader;
 pub use reader::{DEFAULT_BUFFER_SIZE, Format, Reader, open};
 pub use writer::PcapWriter;

@@ -5,11 +5,13 @@
 //! and this crate owns the order in which they start and stop.
 
 mod keys;
+mod live;
 mod packet_path;
 mod replay;
 mod sensor;
 
 pub use keys::{KeyLoadError, MIN_RELOAD_INTERVAL, ManagerKeys};
+pub use live::{LiveCaptures, LiveCounters};
 pub use packet_path::{PacketPath, PathStats};
 pub use replay::{PacketClock, ReplayOptions, ReplaySummary, replay};
 pub use sensor::Sensor;
@@ -48,6 +50,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error(transparent)]
     Database(#[from] StoreError),
+    /// A capture interface could not be opened.
+    #[error("interface: {0}")]
+    Capture(#[from] voipsensor_capture::Error),
 }
 
 /// The manager limits a configuration asks for.
@@ -154,7 +159,17 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
-    let sensor = Arc::new(Sensor::new(&config, table, clock, stats));
+    // Live capture on the configured interfaces, unless replaying files.
+    let live = if options.replay.files.is_empty() && !config.interfaces.is_empty() {
+        Some(LiveCaptures::start(&config.interfaces, &config.sip_ports, &table, &stats, &clock)?)
+    } else {
+        None
+    };
+    let mut sensor = Sensor::new(&config, table, clock, stats);
+    if let Some(l) = &live {
+        sensor = sensor.with_live(l.counters());
+    }
+    let sensor = Arc::new(sensor);
     let settings = Settings {
         limits: limits(&config),
         unencrypted_allowed: config.manager_enable_unencrypted,

@@ -96,6 +96,14 @@ impl PacketPath {
         self.handle_l4(table, stats, now_us, &packet);
     }
 
+    /// Runs the timers if a second of (packet or wall) time has passed since they last ran: for
+    /// a live capture on an idle network.
+    pub fn tick_if_due(&mut self, table: &mut CallTable, now_us: u64) {
+        if now_us >= self.last_tick_us.saturating_add(TICK_US) {
+            self.tick(table, now_us);
+        }
+    }
+
     /// Runs the timers (also called when a replay ends, so the last calls age as time passes).
     pub fn tick(&mut self, table: &mut CallTable, now_us: u64) {
         self.last_tick_us = now_us;

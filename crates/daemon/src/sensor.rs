@@ -19,9 +19,11 @@ pub struct Sensor {
     sip_ports: String,
     table: Arc<Mutex<CallTable>>,
     clock: Arc<PacketClock>,
-    /// Packet-path counters (reported by `pcapstat`/`sniffer_stat` as those grow).
+    /// Packet-path counters (reported by `sniffer_stat` as those grow).
     #[allow(dead_code)]
     stats: Arc<PathStats>,
+    /// Per-interface counters when capturing live.
+    live: Option<Arc<Vec<Arc<crate::live::LiveCounters>>>>,
 }
 
 impl Sensor {
@@ -39,7 +41,15 @@ impl Sensor {
             table,
             clock,
             stats,
+            live: None,
         }
+    }
+
+    /// Reports these live captures' counters in `pcapstat`.
+    #[must_use]
+    pub fn with_live(mut self, counters: Arc<Vec<Arc<crate::live::LiveCounters>>>) -> Self {
+        self.live = Some(counters);
+        self
     }
 
     /// A sensor with empty tables and no packet source (for benchmarks and tests).
@@ -114,7 +124,7 @@ impl SensorState for Sensor {
 
     fn capture_stats(&self) -> Option<Vec<InterfaceStats>> {
         // Replaying files is not capturing: the reference answers "no PcapQueue mode" then too.
-        None
+        self.live.as_deref().map(|c| crate::live::interface_stats(c))
     }
 }
 

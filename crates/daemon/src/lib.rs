@@ -161,7 +161,13 @@ pub async fn run(
     }
     // Live capture on the configured interfaces, unless replaying files.
     let live = if options.replay.files.is_empty() && !config.interfaces.is_empty() {
-        Some(LiveCaptures::start(&config.interfaces, &config.sip_ports, &table, &stats, &clock)?)
+        Some(LiveCaptures::start(
+            &config.interfaces,
+            &config.sip_ports,
+            &table,
+            &stats,
+            &clock,
+        )?)
     } else {
         None
     };

@@ -41,15 +41,22 @@ impl LiveCaptures {
         let stop = Arc::new(AtomicBool::new(false));
         let mut opened = Vec::new();
         for name in interfaces {
-            opened.push((name.clone(), LiveCapture::open(name, &LiveOptions::default())?));
+            opened.push((
+                name.clone(),
+                LiveCapture::open(name, &LiveOptions::default())?,
+            ));
         }
         let mut counters = Vec::new();
         let mut threads = Vec::new();
         for (name, capture) in opened {
-            let c = Arc::new(LiveCounters { name: name.clone(), drops: AtomicU64::new(0) });
+            let c = Arc::new(LiveCounters {
+                name: name.clone(),
+                drops: AtomicU64::new(0),
+            });
             counters.push(c.clone());
             let path = PacketPath::new(sip_ports.clone());
-            let (table, stats, clock, stop) = (table.clone(), stats.clone(), clock.clone(), stop.clone());
+            let (table, stats, clock, stop) =
+                (table.clone(), stats.clone(), clock.clone(), stop.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("capture-{name}"))
                 .spawn(move || capture_loop(capture, path, &table, &stats, &clock, &stop, &c))
@@ -57,7 +64,11 @@ impl LiveCaptures {
             info!(interface = %name, "capturing");
             threads.push(handle);
         }
-        Ok(Self { counters: Arc::new(counters), threads, stop })
+        Ok(Self {
+            counters: Arc::new(counters),
+            threads,
+            stop,
+        })
     }
 
     /// The counters, for `pcapstat` (see [`interface_stats`]).
@@ -68,15 +79,15 @@ impl LiveCaptures {
 
 /// `pcapstat` figures per interface.
 pub(crate) fn interface_stats(counters: &[Arc<LiveCounters>]) -> Vec<InterfaceStats> {
-        counters
-            .iter()
-            .map(|c| InterfaceStats {
-                name: c.name.clone(),
-                sensor_drops: 0,
-                ring_drops: c.drops.load(Ordering::Relaxed),
-                interface_drops: 0,
-            })
-            .collect()
+    counters
+        .iter()
+        .map(|c| InterfaceStats {
+            name: c.name.clone(),
+            sensor_drops: 0,
+            ring_drops: c.drops.load(Ordering::Relaxed),
+            interface_drops: 0,
+        })
+        .collect()
 }
 
 impl LiveCaptures {
@@ -103,7 +114,9 @@ fn capture_loop(
         match capture.next_packet(Duration::from_millis(100)) {
             Ok(Some(p)) => {
                 let secs = u64::try_from(p.ts.secs).unwrap_or(0);
-                let ts_us = secs.saturating_mul(1_000_000).saturating_add(u64::from(p.ts.nanos / 1000));
+                let ts_us = secs
+                    .saturating_mul(1_000_000)
+                    .saturating_add(u64::from(p.ts.nanos / 1000));
                 let mut t = table.lock().unwrap_or_else(PoisonError::into_inner);
                 path.handle(&mut t, stats, ts_us, p.link_type, p.data);
                 drop(t);

@@ -124,7 +124,9 @@ impl SensorState for Sensor {
 
     fn capture_stats(&self) -> Option<Vec<InterfaceStats>> {
         // Replaying files is not capturing: the reference answers "no PcapQueue mode" then too.
-        self.live.as_deref().map(|c| crate::live::interface_stats(c))
+        self.live
+            .as_deref()
+            .map(|c| crate::live::interface_stats(c))
     }
 }
 

@@ -202,3 +202,79 @@ fn a_sipp_call_counts_its_rtp() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_sipp_registration_with_a_challenge_is_listed() {
+    if !can_run() {
+        return;
+    }
+    let port = unique_port(8);
+    let sensor = sensor_for(port);
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/sipp");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = |v: &str| v.to_owned();
+    let _uas = sipp(
+        dir.path(),
+        &[
+            s("-sf"),
+            format!("{scenarios}/register_uas.xml"),
+            s("-i"),
+            s("127.0.0.2"),
+            s("-p"),
+            port.to_string(),
+            s("-m"),
+            s("1"),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let _uac = sipp(
+        dir.path(),
+        &[
+            s("-sf"),
+            format!("{scenarios}/register_uac.xml"),
+            format!("127.0.0.2:{port}"),
+            s("-i"),
+            s("127.0.0.1"),
+            s("-p"),
+            (port + 1).to_string(),
+            s("-s"),
+            s("1001"),
+            s("-m"),
+            s("1"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let row = loop {
+        let reply = sensor.exchange(b"listregisters\r\n\r\n");
+        let json: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
+        let all = json.as_array().expect("array");
+        if all.len() > 2 {
+            let header = all[0].as_array().expect("header").clone();
+            let row: HashMap<String, serde_json::Value> = header
+                .iter()
+                .map(|h| h.as_str().expect("name").to_owned())
+                .zip(all[2].as_array().expect("row").iter().cloned())
+                .collect();
+            if row["state"] == 1 {
+                break row;
+            }
+        }
+        assert!(Instant::now() < deadline, "registration not listed: {json}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(row["from_num"], "1001");
+    assert_eq!(row["from_domain"], "sip.test");
+    assert_eq!(row["digestusername"], "1001");
+    assert_eq!(row["digestrealm"], "sip.test");
+    assert_eq!(
+        row["expires"], 120,
+        "the 200's Contact ;expires wins over the REGISTER's Expires"
+    );
+    assert_eq!(row["sipcallerip"], 2_130_706_433u64);
+    assert_eq!(row["sipcalledip"], 2_130_706_434u64);
+    assert_eq!(row["ua"], "sipp-register");
+    assert_eq!(
+        common::text(&sensor.exchange(b"totalregisters\r\n\r\n")),
+        "1"
+    );
+}

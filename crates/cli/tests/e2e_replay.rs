@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Sensor, text};
+use common::{Sensor, table_rows, text};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -71,27 +71,6 @@ fn ask_json(sensor: &Sensor, line: &str) -> serde_json::Value {
     serde_json::from_slice(&reply).unwrap_or_else(|e| panic!("{line}: {e}: {}", text(&reply)))
 }
 
-/// Rows of a `[header, summary?, rows…]` reply as maps column → value.
-fn rows(reply: &serde_json::Value, skip: usize) -> Vec<HashMap<String, serde_json::Value>> {
-    let all = reply.as_array().expect("array");
-    let header: Vec<String> = all[0]
-        .as_array()
-        .expect("header")
-        .iter()
-        .map(|v| v.as_str().expect("name").to_owned())
-        .collect();
-    all[skip..]
-        .iter()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.as_array().expect("row").iter().cloned())
-                .collect()
-        })
-        .collect()
-}
-
 fn ipv4_int(ip: Ipv4Addr) -> u64 {
     u64::from(u32::from(ip))
 }
@@ -133,7 +112,7 @@ fn calls_cut_before_their_bye_are_listed_with_exact_values() {
     wait_replayed(&sensor);
     let reply = ask_json(&sensor, "listcalls {}");
     assert_eq!(reply[1][0]["total"], 3, "{reply}");
-    let calls = rows(&reply, 2);
+    let calls = table_rows(&reply, 2);
     assert_eq!(calls.len(), 3);
     for i in 0..3u32 {
         let caller = traffic::caller_number(i).to_string();
@@ -172,7 +151,7 @@ fn calls_cut_before_their_bye_are_listed_with_exact_values() {
         &format!(r#"listcalls {{"filter":[{{"caller":"%{}"}}]}}"#, &one[4..]),
     );
     assert_eq!(by_caller[1][0]["total"], 1, "{by_caller}");
-    assert_eq!(rows(&by_caller, 2)[0]["caller"], one.as_str());
+    assert_eq!(table_rows(&by_caller, 2)[0]["caller"], one.as_str());
     let net = cfg.caller_net;
     let by_ip = ask_json(
         &sensor,
@@ -219,7 +198,7 @@ fn finished_calls_leave_the_list_and_registrations_are_listed() {
         "every call ended"
     );
     let regs = ask_json(&sensor, "listregisters");
-    let rows = rows(&regs, 2);
+    let rows = table_rows(&regs, 2);
     assert_eq!(rows.len(), 3, "{regs}");
     for j in 0..3u32 {
         let user = traffic::registration_user(j).to_string();

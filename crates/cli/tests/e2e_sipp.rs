@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Sensor;
+use common::{Sensor, table_rows};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -101,23 +101,7 @@ fn place_calls(dir: &Path, port: u16, calls: u32) -> (Sipp, Sipp) {
 fn listcalls(sensor: &Sensor) -> Vec<HashMap<String, serde_json::Value>> {
     let reply = sensor.exchange(b"listcalls {}\r\n\r\n");
     let json: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
-    let all = json.as_array().expect("array");
-    let header: Vec<String> = all[0]
-        .as_array()
-        .expect("header")
-        .iter()
-        .map(|h| h.as_str().expect("name").to_owned())
-        .collect();
-    all[2..]
-        .iter()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.as_array().expect("row").iter().cloned())
-                .collect()
-        })
-        .collect()
+    table_rows(&json, 2)
 }
 
 fn sensor_for(port: u16) -> Sensor {
@@ -247,17 +231,10 @@ fn a_sipp_registration_with_a_challenge_is_listed() {
     let row = loop {
         let reply = sensor.exchange(b"listregisters\r\n\r\n");
         let json: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
-        let all = json.as_array().expect("array");
-        if all.len() > 2 {
-            let header = all[0].as_array().expect("header").clone();
-            let row: HashMap<String, serde_json::Value> = header
-                .iter()
-                .map(|h| h.as_str().expect("name").to_owned())
-                .zip(all[2].as_array().expect("row").iter().cloned())
-                .collect();
-            if row["state"] == 1 {
-                break row;
-            }
+        if let Some(row) = table_rows(&json, 2).into_iter().next()
+            && row["state"] == 1
+        {
+            break row;
         }
         assert!(Instant::now() < deadline, "registration not listed: {json}");
         std::thread::sleep(Duration::from_millis(100));

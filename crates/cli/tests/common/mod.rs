@@ -837,3 +837,28 @@ pub(crate) fn assert_no_key_material(log: &str, key: &B64Key, what: &str) {
         );
     }
 }
+
+/// Rows of a `listcalls`/`listregisters` reply (`[header, …]`) from index `skip` on, each as a
+/// map column name → value.
+pub(crate) fn table_rows(
+    reply: &serde_json::Value,
+    skip: usize,
+) -> Vec<std::collections::HashMap<String, serde_json::Value>> {
+    let all = reply.as_array().expect("a JSON array");
+    let header: Vec<String> = all[0]
+        .as_array()
+        .expect("a header row")
+        .iter()
+        .map(|v| v.as_str().expect("a column name").to_owned())
+        .collect();
+    all.iter()
+        .skip(skip)
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.as_array().expect("a row").iter().cloned())
+                .collect()
+        })
+        .collect()
+}

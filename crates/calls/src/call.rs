@@ -6,6 +6,7 @@ use voipsensor_manager_proto::json::{Row, Value};
 use voipsensor_rtp::{MosModel, PayloadType, RtpPacket, StreamConfig, StreamStats};
 use voipsensor_sip::{Message, Method, Sdp};
 
+use crate::hops::{Hops, branch_key};
 use crate::util::{SEC, datetime, secs, text};
 use crate::{Binding, CallsConfig, Counters, Endpoint, MediaMap};
 
@@ -50,6 +51,14 @@ struct Stream {
     stats: StreamStats,
 }
 
+/// A media address the call bound, and the INVITE hop whose response SDP announced it (an
+/// early-media address of one fork), if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MediaKey {
+    pub(crate) key: (IpAddr, u16),
+    hop: Option<u8>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Call {
     pub(crate) id: u64,
@@ -66,7 +75,9 @@ pub(crate) struct Call {
     calleragent: String,
     calledagent: String,
     caller_ep: Endpoint,
+    /// Destination of the first INVITE (`sipcalledip` until hops say better).
     calledip: IpAddr,
+    hops: Hops,
     caller_tag: Option<Box<[u8]>>,
     vlan: Option<u16>,
     last_response: u16,
@@ -84,7 +95,7 @@ pub(crate) struct Call {
     destroy_at: Option<u64>,
     sip_packets: u32,
     invite_packets: u32,
-    pub(crate) media_keys: Vec<(IpAddr, u16)>,
+    pub(crate) media_keys: Vec<MediaKey>,
     stream_config: StreamConfig,
     streams: Vec<Stream>,
     codec: [Option<PayloadType>; 2],
@@ -129,6 +140,7 @@ impl Call {
             calledagent: String::new(),
             caller_ep: src,
             calledip: dst.ip,
+            hops: Hops::default(),
             caller_tag: from
                 .and_then(|f| f.tag())
                 .filter(|t| t.len() <= MAX_TAG)
@@ -187,7 +199,7 @@ impl Call {
         &mut self,
         now: u64,
         src: Endpoint,
-        _dst: Endpoint,
+        dst: Endpoint,
         msg: &Message<'_, '_>,
         media: &mut MediaMap,
         counters: &mut Counters,
@@ -197,14 +209,29 @@ impl Call {
         let by_caller = self.sent_by_caller(src, msg);
         let cseq = msg.cseq();
         let mut reinvite = false;
+        let mut answer_hop = None;
         match (msg.method(), msg.status_code()) {
             (Some(Method::Invite), _) => {
                 self.invite_packets = self.invite_packets.saturating_add(1);
+                let to_tag = msg.to().and_then(|t| t.tag()).is_some();
+                let in_dialog = to_tag && !self.invite_cseqs.is_empty();
+                let new_hop = !in_dialog
+                    && self
+                        .hops
+                        .invite(
+                            src,
+                            dst,
+                            msg.vias().map(|v| v.branch().map_or(0, branch_key)),
+                        )
+                        .is_some();
                 if let Some(c) = cseq {
                     let new = !self.invite_cseqs.contains(&c.seq);
-                    let to_tag = msg.to().and_then(|t| t.tag()).is_some();
+                    if !new && new_hop {
+                        // The INVITE forwarded to the next hop or fork (serial hunting).
+                        self.destroy_at = None;
+                    }
                     if new {
-                        if to_tag && !self.invite_cseqs.is_empty() {
+                        if in_dialog {
                             reinvite = true;
                             push_bounded(&mut self.reinvite_cseqs, c.seq);
                         } else if !self.invite_cseqs.is_empty() && src.ip == self.caller_ep.ip {
@@ -236,6 +263,8 @@ impl Call {
                 }
                 self.destroy_at = Some(self.destroy_at.unwrap_or(0).max(now + 60 * SEC));
             }
+            // After a 2xx a CANCEL only ends the other forks (RFC 3261 §9.1): no timer.
+            (Some(Method::Cancel), _) if self.answered => {}
             (Some(Method::Cancel), _) => {
                 if self.update_last_response(487, None, true) {
                     self.last_from_cancel = true;
@@ -244,22 +273,28 @@ impl Call {
                 self.destroy_at = Some(now + 10 * SEC);
             }
             (Some(_), _) => {}
-            (None, Some(code)) => self.on_response(now, code, cseq, by_caller, msg),
+            (None, Some(code)) => {
+                answer_hop = self.on_response(now, src, code, cseq, by_caller, msg, media);
+            }
             (None, None) => {}
         }
         if msg.method() != Some(Method::Message) {
-            self.take_sdp(msg, by_caller, reinvite, media, counters);
+            self.take_sdp(msg, by_caller, reinvite, answer_hop, media, counters);
         }
     }
 
+    /// A response; returns the INVITE hop it answers when it belongs to an initial INVITE.
+    #[allow(clippy::too_many_arguments)]
     fn on_response(
         &mut self,
         now: u64,
+        src: Endpoint,
         code: u16,
         cseq: Option<voipsensor_sip::CSeq<'_>>,
         by_caller: bool,
         msg: &Message<'_, '_>,
-    ) {
+        media: &mut MediaMap,
+    ) -> Option<usize> {
         if !by_caller && let Some(ua) = msg.user_agent().filter(|u| !u.is_empty()) {
             self.calledagent = text(ua);
         }
@@ -269,6 +304,15 @@ impl Call {
         let invite_tx =
             cm == Some(Method::Invite) && seq.is_some_and(|s| self.invite_cseqs.contains(&s));
         let reinvite_tx = seq.is_some_and(|s| self.reinvite_cseqs.contains(&s));
+        let hop = if invite_tx && !reinvite_tx {
+            let branch = msg.top_via().and_then(|v| v.branch()).map(branch_key);
+            self.hops.find(branch, src.ip)
+        } else {
+            None
+        };
+        if let Some(i) = hop {
+            self.hops.respond(i, code, now);
+        }
         match code {
             180..=189 => {
                 self.progress_us.get_or_insert(now);
@@ -291,6 +335,13 @@ impl Call {
                 self.destroy_at = Some(now + 5 * SEC);
             }
             300..=699 if invite_tx && !reinvite_tx => {
+                if let Some(i) = hop {
+                    self.unbind_hop(i, media);
+                }
+                if self.answered || (hop.is_some() && self.hops.leaf_pending()) {
+                    // Another fork was answered or still rings: this branch alone ended.
+                    return hop;
+                }
                 let t = match code {
                     300 => Some(300),
                     481 => Some(180),
@@ -305,6 +356,23 @@ impl Call {
             }
             _ => {}
         }
+        hop
+    }
+
+    /// Forgets the media a failed fork announced in its responses (§3.8).
+    fn unbind_hop(&mut self, hop: usize, media: &mut MediaMap) {
+        let owner = u8::try_from(hop).ok();
+        if owner.is_none() || !self.media_keys.iter().any(|m| m.hop == owner) {
+            return;
+        }
+        media.unbind(
+            self.id,
+            self.media_keys
+                .iter()
+                .filter(|m| m.hop == owner)
+                .map(|m| m.key),
+        );
+        self.media_keys.retain(|m| m.hop != owner);
     }
 
     /// §3.5 for a response, or for the CANCEL request itself (`is_cancel_request`, code 487).
@@ -353,6 +421,7 @@ impl Call {
         msg: &Message<'_, '_>,
         by_caller: bool,
         reinvite: bool,
+        hop: Option<usize>,
         media: &mut MediaMap,
         counters: &mut Counters,
     ) {
@@ -379,7 +448,7 @@ impl Call {
             else {
                 continue;
             };
-            self.bind(media, counters, (ip, m.port), side, false);
+            self.bind(media, counters, (ip, m.port), side, false, hop);
             if !m.rtcp_mux {
                 let (rip, rport) = match m.rtcp {
                     Some(r) => (
@@ -389,7 +458,7 @@ impl Call {
                     None => (ip, m.port.checked_add(1)),
                 };
                 if let Some(rport) = rport.filter(|&p| p != 0) {
-                    self.bind(media, counters, (rip, rport), side, true);
+                    self.bind(media, counters, (rip, rport), side, true, hop);
                 }
             }
             for rm in m.rtpmaps() {
@@ -412,6 +481,7 @@ impl Call {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn bind(
         &mut self,
         media: &mut MediaMap,
@@ -419,12 +489,21 @@ impl Call {
         key: (IpAddr, u16),
         side: Side,
         rtcp: bool,
+        hop: Option<usize>,
     ) {
-        if !self.media_keys.contains(&key) {
-            if self.media_keys.len() >= MAX_MEDIA_KEYS {
-                return;
+        // A response relayed by a proxy repeats the fork's SDP: the fork stays the owner.
+        let relayed = hop.is_some_and(|h| self.hops.is_forwarded(h));
+        let hop = hop.and_then(|h| u8::try_from(h).ok());
+        match self.media_keys.iter_mut().find(|m| m.key == key) {
+            // Announced by the offer or by two forks: shared, never unbound with one fork.
+            Some(m) if m.hop != hop && !relayed => m.hop = None,
+            Some(_) => {}
+            None => {
+                if self.media_keys.len() >= MAX_MEDIA_KEYS {
+                    return;
+                }
+                self.media_keys.push(MediaKey { key, hop });
             }
-            self.media_keys.push(key);
         }
         let b = Binding {
             call: self.id,
@@ -554,15 +633,23 @@ impl Call {
         r.push(Value::str(self.calleddomain.clone()));
         r.push(Value::str(self.calleragent.clone()));
         r.push(Value::str(self.calledagent.clone()));
+        let called = self.hops.called().map_or(self.calledip, |e| e.ip);
         r.push(Value::ip(self.caller_ep.ip));
-        r.push(Value::ip(self.calledip));
+        r.push(Value::ip(called));
         r.push(Value::Null);
         r.push(Value::Null);
         r.push(Value::Int(0));
         r.push(Value::Int(0));
         r.push(Value::Int(255));
         r.push(Value::Int(255));
-        r.push(Value::Null);
+        let proxies = self.hops.proxies(self.caller_ep, Some(called));
+        r.push(Value::str(
+            proxies
+                .iter()
+                .map(IpAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
         r.push(Value::Int(i64::from(self.last_response)));
         r.push(shown.map_or(Value::Null, |s| Value::ip(s.src)));
         r.push(shown.map_or(Value::Null, |s| Value::ip(s.dst)));

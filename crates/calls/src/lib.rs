@@ -33,6 +33,14 @@
 //!   stream arrives (§3.9). At most 3 calls share one ip:port (the newest wins beyond that,
 //!   counted as an eviction). RTP is matched by destination, else by source with the
 //!   direction inverted.
+//! * Proxies and forking (§3.8), see the `hops` module: every INVITE without To-tag is a hop
+//!   (top Via branch, source, destination); a later INVITE carrying a hop's branch below its
+//!   top Via shows that hop's destination forwarded it (a proxy). `sipcalledip` is the
+//!   destination of the answered leaf hop (else the latest confirmed, else the latest);
+//!   `sipproxies` lists the forwarding addresses. A 3xx–6xx on one fork ends that fork only
+//!   (and unbinds the early-media addresses only its responses announced); the destroy timer
+//!   starts when no fork is pending and none answered. A new hop of the same CSeq (serial
+//!   hunting) clears a pending destroy timer; a CANCEL after a 2xx arms no timer.
 //! * RTP: one [`voipsensor_rtp::StreamStats`] per (direction, SSRC), at most 4 per
 //!   direction; listcalls shows, per direction, the stream with the most received + lost.
 //!   Codecs are the payload type of the last voice packet of each direction (−1 before).
@@ -58,14 +66,15 @@
 //! # Not implemented
 //!
 //! Alternative identity headers (PAI/PPI/RPID), `call_id_alternative`/`callidmerge_header`,
-//! MESSAGE records, alone BYE / premature responses, one-way detection, forking branches,
-//! proxy detection (`sipproxies` is always null), natalias / `rtp_check_both_sides_by_sdp`,
+//! MESSAGE records, alone BYE / premature responses, one-way detection, `call_branches`
+//! (per-tag branch records), natalias / `rtp_check_both_sides_by_sdp`,
 //! RTCP statistics, the "unanswered call with < 100 packets → MOS 4.5" rule, country columns,
 //! encapsulation (always 0 / 255), `sip-register` option variants (the engine is always on),
 //! the REGISTER "kept 5 s while more REGISTERs are unanswered" and "403 closed in 1 s" nuances,
 //! and the 401 nonce options.
 
 mod call;
+mod hops;
 mod register;
 mod util;
 
@@ -145,6 +154,14 @@ pub struct Counters {
     pub rtcp_packets: u64,
     /// REGISTER transactions finished and merged into records.
     pub registrations: u64,
+    /// REGISTER transactions opened.
+    pub register_transactions_opened: u64,
+    /// REGISTER transactions closed (finished, or dropped after their timeout).
+    pub register_transactions_closed: u64,
+    /// REGISTER requests and responses handed in.
+    pub sip_register: u64,
+    /// MESSAGE requests and responses handed in.
+    pub sip_message: u64,
     /// REGISTER transactions or records refused because of `max_registers`.
     pub registers_refused: u64,
     /// Media bindings displaced because more than [`SDP_MULTIPLICATION`] calls shared an
@@ -184,12 +201,12 @@ impl MediaMap {
         evicted
     }
 
-    pub(crate) fn unbind(&mut self, call: u64, keys: &[(IpAddr, u16)]) {
+    pub(crate) fn unbind(&mut self, call: u64, keys: impl IntoIterator<Item = (IpAddr, u16)>) {
         for key in keys {
-            if let Some(v) = self.map.get_mut(key) {
+            if let Some(v) = self.map.get_mut(&key) {
                 v.retain(|b| b.call != call);
                 if v.is_empty() {
-                    self.map.remove(key);
+                    self.map.remove(&key);
                 }
             }
         }
@@ -236,6 +253,11 @@ impl CallTable {
         msg: &Message<'_, '_>,
     ) {
         self.counters.sip_messages += 1;
+        match msg.method().or_else(|| msg.cseq().map(|c| c.method)) {
+            Some(Method::Register) => self.counters.sip_register += 1,
+            Some(Method::Message) => self.counters.sip_message += 1,
+            _ => {}
+        }
         let Some(cid) = msg
             .call_id()
             .filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
@@ -332,7 +354,7 @@ impl CallTable {
         for (id, at) in close {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.closing_at = Some(at);
-                self.media.unbind(id, &call.media_keys);
+                self.media.unbind(id, call.media_keys.iter().map(|m| m.key));
                 call.media_keys.clear();
             }
         }
@@ -356,6 +378,11 @@ impl CallTable {
             .collect()
     }
 
+    /// Number of calls `listcalls` shows now (without building their rows).
+    pub fn listed_calls(&self, now: u64) -> u64 {
+        self.calls.values().filter(|c| c.listed(now)).count() as u64
+    }
+
     /// Call objects in memory (`totalcalls`, spec §4.5: includes calls that left listcalls but
     /// are not destroyed yet).
     pub fn total_calls(&self) -> u64 {
@@ -365,6 +392,11 @@ impl CallTable {
     /// Rows of `listregisters` (33 columns), ascending ID.
     pub fn register_rows(&self, now: u64) -> Vec<Row> {
         self.registrations.rows(now, self.config.id_sensor)
+    }
+
+    /// Open REGISTER transactions (the `r:` of the status line's `calls[...]`).
+    pub fn open_register_transactions(&self) -> u64 {
+        self.registrations.open_transactions() as u64
     }
 
     /// Registration records in memory (`totalregisters`).

@@ -171,6 +171,11 @@ impl Registrations {
         }
     }
 
+    /// Open REGISTER transactions.
+    pub(crate) fn open_transactions(&self) -> usize {
+        self.txs.len()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }
@@ -224,6 +229,7 @@ impl Registrations {
                 digest_realm: String::new(),
                 ua: String::new(),
             };
+            counters.register_transactions_opened += 1;
             self.txs.insert(
                 call_id.into(),
                 Tx {
@@ -369,8 +375,8 @@ impl Registrations {
             });
             if failed {
                 self.finish(now, &k, FAILED, counters);
-            } else {
-                self.txs.remove(&k);
+            } else if self.txs.remove(&k).is_some() {
+                counters.register_transactions_closed += 1;
             }
         }
         if now
@@ -414,6 +420,7 @@ impl Registrations {
         let Some(tx) = self.txs.remove(call_id) else {
             return;
         };
+        counters.register_transactions_closed += 1;
         counters.registrations += 1;
         self.next_id += 1;
         let id = self.next_id;

@@ -274,6 +274,26 @@ fn malformed_frames_are_counted_and_dropped() {
         !log.contains("undecodable=0"),
         "garbage frames are counted: {log}"
     );
+    // sniffer_stat reports the same counts the log does.
+    let logged = |key: &str| -> u64 {
+        let start = log.rfind(&format!("{key}=")).expect(key) + key.len() + 1;
+        log[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect(key)
+    };
+    let plain = text(&sensor.exchange(b"sniffer_stat plain\r\n\r\n"));
+    let expected = format!(
+        "\nmalformed=frames:{},sip:{}\n",
+        logged("undecodable"),
+        logged("sip_malformed")
+    );
+    assert!(plain.contains(&expected), "{expected} in {plain}");
+    assert!(
+        plain.contains("\nlimits=calls_refused:0,registers_refused:0,media_evicted:0\n"),
+        "{plain}"
+    );
     // The real call still went through every state: it ended and left the list.
     assert_eq!(ask_json(&sensor, r#"listcalls {"limit":0}"#)["total"], 0);
     assert_eq!(

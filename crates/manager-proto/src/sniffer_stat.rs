@@ -39,6 +39,12 @@ pub struct StatusLine {
     pub calls_alive: u64,
     /// REGISTER transaction objects still alive.
     pub registers_alive: u64,
+    /// Per-second packet and call rates of the last period (`PS[...]`), once measured.
+    pub rates: Option<PacketRates>,
+    /// Totals of what the sensor's limits refused or displaced (`limits[...]`).
+    pub limits: Option<LimitCounters>,
+    /// Totals of malformed input counted and dropped (`malformed[...]`).
+    pub malformed: Option<MalformedCounters>,
     /// Resident and virtual memory in MB, when known.
     pub rss_vsz_mb: Option<(u64, u64)>,
     /// The three load averages, when known.
@@ -47,13 +53,98 @@ pub struct StatusLine {
     pub version: String,
 }
 
+/// Per-second rates of the `PS[...]` token (behaviour spec §6), over the last period.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PacketRates {
+    /// `C:n/-m`: calls created / calls removed.
+    pub calls_new: f64,
+    /// See [`PacketRates::calls_new`].
+    pub calls_removed: f64,
+    /// `r:n/-m`: REGISTER transactions opened / closed.
+    pub registers_new: f64,
+    /// See [`PacketRates::registers_new`].
+    pub registers_removed: f64,
+    /// `S:a/b`: payloads detected as SIP / SIP messages processed.
+    pub sip_detected: f64,
+    /// See [`PacketRates::sip_detected`].
+    pub sip_processed: f64,
+    /// `SR:n`: REGISTER messages.
+    pub sip_register: f64,
+    /// `SM:n`: MESSAGE messages.
+    pub sip_message: f64,
+    /// `R:a/b`: UDP datagrams matching an SDP address / RTP packets accepted into streams.
+    pub rtp_matched: f64,
+    /// See [`PacketRates::rtp_matched`].
+    pub rtp_accepted: f64,
+    /// `A:n`: all packets.
+    pub all_packets: f64,
+}
+
+/// What the memory bounds refused or displaced since start (our `limits[...]` token).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitCounters {
+    /// INVITEs refused because the call table was full.
+    pub calls_refused: u64,
+    /// REGISTER transactions or records refused because their table was full.
+    pub registers_refused: u64,
+    /// Media bindings displaced because too many calls shared one ip:port.
+    pub media_evicted: u64,
+}
+
+/// Malformed input counted and dropped since start (our `malformed[...]` token).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MalformedCounters {
+    /// Frames that did not decode.
+    pub frames: u64,
+    /// SIP payloads that did not parse.
+    pub sip: u64,
+}
+
+/// A rate as the status line prints it: one decimal below 10, whole numbers above.
+fn rate(v: f64) -> String {
+    let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+    if v < 10.0 && v.fract() != 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 impl StatusLine {
-    /// `calls[A,r:B][C,r:D] RSS/VSZ[r|v]MB LA[a b c] v<version> ` (note the trailing space).
+    /// `calls[A,r:B][C,r:D] PS[...] limits[...] malformed[...] RSS/VSZ[r|v]MB LA[a b c]
+    /// v<version> ` (note the trailing space); the optional tokens only when known.
     pub fn render(&self) -> String {
         let mut s = format!(
             "calls[{},r:{}][{},r:{}] ",
             self.calls_active, self.registers_open, self.calls_alive, self.registers_alive
         );
+        if let Some(p) = &self.rates {
+            let _ = write!(
+                s,
+                "PS[C:{}/-{} r:{}/-{} S:{}/{} SR:{} SM:{} R:{}/{} A:{}] ",
+                rate(p.calls_new),
+                rate(p.calls_removed),
+                rate(p.registers_new),
+                rate(p.registers_removed),
+                rate(p.sip_detected),
+                rate(p.sip_processed),
+                rate(p.sip_register),
+                rate(p.sip_message),
+                rate(p.rtp_matched),
+                rate(p.rtp_accepted),
+                rate(p.all_packets),
+            );
+        }
+        if let Some(l) = &self.limits {
+            let _ = write!(
+                s,
+                "limits[calls_refused:{},registers_refused:{},media_evicted:{}] ",
+                l.calls_refused, l.registers_refused, l.media_evicted
+            );
+        }
+        if let Some(m) = &self.malformed {
+            let _ = write!(s, "malformed[frames:{},sip:{}] ", m.frames, m.sip);
+        }
         if let Some((rss, vsz)) = self.rss_vsz_mb {
             let _ = write!(s, "RSS/VSZ[{rss}|{vsz}]MB ");
         }
@@ -264,11 +355,62 @@ mod tests {
             rss_vsz_mb: Some((12, 300)),
             load_average: Some([0.5, 0.25, 1.0]),
             version: "2026.04.0".into(),
+            ..StatusLine::default()
         }
         .render();
         assert_eq!(
             line,
             "calls[3,r:1][5,r:2] RSS/VSZ[12|300]MB LA[0.50 0.25 1.00] v2026.04.0 "
+        );
+    }
+
+    #[test]
+    fn packet_rates_limits_and_malformed_tokens() {
+        let line = StatusLine {
+            calls_active: 1,
+            rates: Some(PacketRates {
+                calls_new: 0.3,
+                calls_removed: 0.2,
+                registers_new: 2.0,
+                registers_removed: 1.5,
+                sip_detected: 4.0,
+                sip_processed: 3.9,
+                sip_register: 1.0,
+                sip_message: 0.0,
+                rtp_matched: 120.4,
+                rtp_accepted: 119.6,
+                all_packets: 12_345.0,
+            }),
+            limits: Some(LimitCounters {
+                calls_refused: 7,
+                registers_refused: 0,
+                media_evicted: 2,
+            }),
+            malformed: Some(MalformedCounters { frames: 3, sip: 4 }),
+            version: "2026.04.0".into(),
+            ..StatusLine::default()
+        }
+        .render();
+        assert_eq!(
+            line,
+            "calls[1,r:0][0,r:0] PS[C:0.3/-0.2 r:2/-1.5 S:4/3.9 SR:1 SM:0 R:120/120 A:12345] limits[calls_refused:7,registers_refused:0,media_evicted:2] malformed[frames:3,sip:4] v2026.04.0 "
+        );
+        let plain: Vec<(String, String)> = status_tokens(&line);
+        assert_eq!(plain[2].0, "PS");
+        assert_eq!(
+            plain[2].1,
+            "C:0.3/-0.2 r:2/-1.5 S:4/3.9 SR:1 SM:0 R:120/120 A:12345"
+        );
+        assert_eq!(
+            plain[3],
+            (
+                "limits".to_owned(),
+                "calls_refused:7,registers_refused:0,media_evicted:2".to_owned()
+            )
+        );
+        assert_eq!(
+            plain[4],
+            ("malformed".to_owned(), "frames:3,sip:4".to_owned())
         );
     }
 }

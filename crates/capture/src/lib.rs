@@ -46,7 +46,7 @@ mod writer;
 
 pub use error::{Error, Result};
 pub use live::{LiveCapture, LiveOptions, LiveStats};
-pub use multi::MultiReader;
+pub use multi::{MultiReader, Progress, TrackedFile};
 pub use reader::{DEFAULT_BUFFER_SIZE, Format, Reader, open};
 pub use writer::PcapWriter;
 

@@ -368,3 +368,45 @@ fn tcpdump_file_if_available() {
     }
     std::fs::remove_file(&input).expect("clean up");
 }
+
+#[test]
+fn multi_reader_reports_progress_through_a_file() {
+    let path =
+        std::env::temp_dir().join(format!("vs-capture-progress-{}.pcap", std::process::id()));
+    let mut bytes = Vec::new();
+    let mut writer = PcapWriter::new(&mut bytes, linktype::ETHERNET, 65535, false).expect("writer");
+    for i in 0..20_000u32 {
+        let frame = vec![(i % 251) as u8; 100];
+        writer
+            .write_packet(Timestamp::new(i64::from(i), 0), &frame, 100)
+            .expect("write");
+    }
+    writer.flush().expect("flush");
+    drop(writer);
+    std::fs::write(&path, &bytes).expect("temp file");
+    let size = bytes.len() as u64;
+
+    let mut multi = MultiReader::new([&path]);
+    assert_eq!(multi.progress().file, 0);
+    let mut seen = Vec::new();
+    let mut n = 0;
+    while multi.next_packet().expect("read").is_some() {
+        n += 1;
+        if n % 1000 == 0 {
+            seen.push(multi.progress());
+        }
+    }
+    assert_eq!(n, 20_000);
+    assert!(
+        seen.iter()
+            .all(|p| p.file == 1 && p.files == 1 && p.file_size == Some(size))
+    );
+    assert!(seen.windows(2).all(|w| w[0].bytes_read <= w[1].bytes_read));
+    assert!(
+        seen[0].bytes_read < size / 2,
+        "read as it goes: {:?}",
+        seen[0]
+    );
+    assert_eq!(multi.progress().bytes_read, size);
+    std::fs::remove_file(&path).expect("clean up");
+}

@@ -3,13 +3,14 @@
 //! capture would.
 
 use crate::packet_path::{PacketPath, PathStats};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 use voipsensor_calls::CallTable;
-use voipsensor_capture::{Error as CaptureError, MultiReader};
+use voipsensor_capture::{Error as CaptureError, MultiReader, Progress};
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +72,9 @@ pub fn replay(
     let started = Instant::now();
     let mut first_ts: Option<u64> = None;
     let mut last_report = Instant::now();
+    // On a terminal a progress bar replaces the periodic log line.
+    let bar = std::io::stderr().is_terminal();
+    let bar_every = Duration::from_millis(250);
     loop {
         if stop.load(Ordering::Relaxed) {
             info!("replay stopped");
@@ -103,13 +107,73 @@ pub fn replay(
         }
         clock.advance(ts_us);
         summary.packets += 1;
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            last_report = Instant::now();
-            info!(packets = summary.packets, "replaying");
+        // Checking the time costs a few ns: do it every 1024 packets.
+        if summary.packets % 1024 == 0 {
+            if bar && last_report.elapsed() >= bar_every {
+                last_report = Instant::now();
+                draw(&progress_line(
+                    &reader.progress(),
+                    summary.packets,
+                    started.elapsed(),
+                ));
+            } else if !bar && last_report.elapsed() >= Duration::from_secs(5) {
+                last_report = Instant::now();
+                info!(packets = summary.packets, "replaying");
+            }
         }
+    }
+    if bar {
+        draw(&progress_line(
+            &reader.progress(),
+            summary.packets,
+            started.elapsed(),
+        ));
+        eprintln!();
     }
     summary.truncated_files = reader.truncated_files().to_vec();
     summary
+}
+
+/// Redraws the progress line in place.
+fn draw(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r{line}\x1b[K");
+    let _ = err.flush();
+}
+
+/// Width of the bar, in characters.
+const BAR_WIDTH: usize = 30;
+
+/// `[=====>    ]  42%  file 1/2  1234567 packets  2.10 M packets/s`: share of the files
+/// read (by bytes of the current file), packets so far and the rate.
+fn progress_line(p: &Progress, packets: u64, elapsed: Duration) -> String {
+    let in_file = match p.file_size {
+        Some(size) if size > 0 => (p.bytes_read as f64 / size as f64).min(1.0),
+        _ => 0.0,
+    };
+    let done = if p.files == 0 {
+        1.0
+    } else {
+        ((p.file.saturating_sub(1)) as f64 + in_file) / p.files as f64
+    };
+    let filled = ((done * BAR_WIDTH as f64) as usize).min(BAR_WIDTH);
+    let mut bar = "=".repeat(filled);
+    if filled < BAR_WIDTH {
+        bar.push('>');
+        bar.push_str(&" ".repeat(BAR_WIDTH - filled - 1));
+    }
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        packets as f64 / secs / 1e6
+    } else {
+        0.0
+    };
+    format!(
+        "[{bar}] {:3.0}%  file {}/{}  {packets} packets  {rate:.2} M packets/s",
+        done * 100.0,
+        p.file.max(1).min(p.files.max(1)),
+        p.files
+    )
 }
 
 /// Sleeps until `offset_us` of packet time, scaled by `speed`, has passed since `started`.
@@ -125,5 +189,40 @@ fn pace(started: Instant, offset_us: u64, speed: f64, stop: &AtomicBool) {
             return;
         }
         std::thread::sleep((due - elapsed).min(Duration::from_millis(100)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(file: usize, files: usize, read: u64, size: u64) -> Progress {
+        Progress {
+            file,
+            files,
+            bytes_read: read,
+            file_size: Some(size),
+        }
+    }
+
+    #[test]
+    fn progress_line_shows_share_packets_and_rate() {
+        let line = progress_line(
+            &progress(1, 2, 500, 1000),
+            2_000_000,
+            Duration::from_secs(1),
+        );
+        assert_eq!(
+            line,
+            "[=======>                      ]  25%  file 1/2  2000000 packets  2.00 M packets/s"
+        );
+        let end = progress_line(&progress(2, 2, 1000, 1000), 10, Duration::ZERO);
+        assert!(end.starts_with(&format!("[{}] 100%  file 2/2  10 packets", "=".repeat(30))));
+        // No size known (a pipe): the bar counts whole files only.
+        let pipe = Progress {
+            file_size: None,
+            ..progress(1, 1, 5, 0)
+        };
+        assert!(progress_line(&pipe, 1, Duration::from_secs(1)).contains("  0%"));
     }
 }

@@ -1,15 +1,18 @@
 //! Real SIP traffic from sipp (Debian's sip-tester) on loopback while the sensor captures `lo`:
 //! the calls sipp places appear in listcalls with the right caller, called, IPs and codec, and
-//! leave it after hang-up. Needs root (live capture) and sipp; CI installs sipp and runs as
+//! leave it after hang-up. The same traffic captured by tcpdump replays to the same listing,
+//! and tshark counts the same frames, SIP messages and RTP packets in that capture as the
+//! sensor. Needs root (live capture), sipp, tcpdump and tshark; CI installs them and runs as
 //! root, elsewhere the tests say what is missing and skip.
 
 mod common;
 
 use common::{Sensor, table_rows};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const SIPP: &str = "/usr/bin/sipp";
 /// sip-tester ships the G.711 A-law RTP capture its `uac_pcap` scenario plays.
@@ -254,4 +257,291 @@ fn a_sipp_registration_with_a_challenge_is_listed() {
         common::text(&sensor.exchange(b"totalregisters\r\n\r\n")),
         "1"
     );
+}
+
+const TCPDUMP: &str = "/usr/bin/tcpdump";
+const TSHARK: &str = "/usr/bin/tshark";
+
+/// Whether tcpdump and tshark are there too (CI installs them).
+fn can_capture() -> bool {
+    let tools = Path::new(TCPDUMP).exists() && Path::new(TSHARK).exists();
+    if !tools {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the capture tests (tcpdump and tshark)"
+        );
+        eprintln!("skipped: needs tcpdump and tshark");
+    }
+    tools
+}
+
+/// tcpdump writing the test's SIP and media ports on `lo` to `file`; stopped (and its file
+/// flushed) by [`Tcpdump::stop`], killed if dropped.
+struct Tcpdump(Child);
+
+impl Tcpdump {
+    fn start(file: &Path, port: u16) -> Self {
+        // The UAC's media ports are its -mp port plus 4 per call; the UAS receives every
+        // call's RTP on its one media port. Exact ports: the other sipp tests run alongside.
+        let filter = format!(
+            "udp and (port {} or port {} or port {})",
+            port,
+            port + 1,
+            port + 1000
+        );
+        let mut child = Command::new(TCPDUMP)
+            .args(["-i", "lo", "-U", "-s", "0", "-w"])
+            .arg(file)
+            .arg(filter)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tcpdump");
+        // It says "listening on lo" once its capture is open.
+        let stderr = child.stderr.take().expect("tcpdump stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(first.contains("listening on"), "tcpdump: {first}");
+        std::thread::spawn(move || lines.for_each(drop));
+        Self(child)
+    }
+
+    fn stop(mut self) {
+        common::signal(self.0.id(), "INT");
+        let status = self.0.wait().expect("wait tcpdump");
+        assert!(status.success(), "tcpdump ended with {status}");
+    }
+}
+
+impl Drop for Tcpdump {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Frames of `file` tshark shows with `args` (a display filter, decode-as rules).
+fn tshark_count(file: &Path, args: &[String]) -> u64 {
+    let out = Command::new(TSHARK)
+        .arg("-r")
+        .arg(file)
+        .args(args)
+        .args(["-T", "fields", "-e", "frame.number"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark {args:?} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+/// The packets of `src` up to and including `until_us` (packet time), written to `dst`.
+fn cut_capture(src: &Path, dst: &Path, until_us: u64) -> u64 {
+    use voipsensor_capture::{PcapWriter, Timestamp};
+    let mut reader = voipsensor_capture::open(src).expect("open capture");
+    let mut writer = None;
+    let mut n = 0;
+    while let Some(p) = reader.next_packet().expect("read capture") {
+        let us = u64::try_from(p.ts.secs).expect("ts") * 1_000_000 + u64::from(p.ts.nanos / 1000);
+        if us > until_us {
+            break;
+        }
+        let w = writer.get_or_insert_with(|| {
+            let file = std::io::BufWriter::new(std::fs::File::create(dst).expect("create"));
+            PcapWriter::new(file, p.link_type, 262_144, false).expect("writer")
+        });
+        w.write_packet(Timestamp::new(p.ts.secs, p.ts.nanos), p.data, p.orig_len)
+            .expect("write");
+        n += 1;
+    }
+    if let Some(mut w) = writer {
+        w.flush().expect("flush");
+    }
+    n
+}
+
+/// A sensor replaying `file` and serving afterwards; returns it once the replay finished.
+fn replay(file: &Path, port: u16) -> Sensor {
+    let sensor = Sensor::start(
+        &[
+            "--read",
+            file.to_str().expect("utf8"),
+            "--continue-after-read",
+        ],
+        &format!("sipport = {port}\n"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sensor.stderr().contains("replay finished") {
+        assert!(Instant::now() < deadline, "replay: {}", sensor.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sensor
+}
+
+/// A number `key=N` from the replay's summary log line.
+fn logged(log: &str, key: &str) -> u64 {
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("replay finished"))
+        .expect("summary line");
+    let start = line.find(&format!("{key}=")).expect(key) + key.len() + 1;
+    line[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect(key)
+}
+
+/// The fields a replay must reproduce exactly, per Call-ID.
+fn identity(calls: &[HashMap<String, serde_json::Value>]) -> Vec<String> {
+    let mut v: Vec<String> = calls
+        .iter()
+        .map(|c| {
+            [
+                "callid",
+                "calldate_num",
+                "caller",
+                "called",
+                "callerip",
+                "calledip",
+                "sipproxies",
+                "lastSIPresponseNum",
+                "callercodec",
+                "rtp_src",
+                "rtp_dst",
+            ]
+            .iter()
+            .map(|k| format!("{k}={}", c[*k]))
+            .collect::<Vec<_>>()
+            .join(" ")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn unix_us(t: SystemTime) -> u64 {
+    u64::try_from(
+        t.duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_micros(),
+    )
+    .expect("µs")
+}
+
+#[test]
+fn sipp_calls_captured_to_a_pcap_replay_to_the_same_results_and_tshark_agrees() {
+    if !(can_run() && can_capture()) {
+        return;
+    }
+    let port = unique_port(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let capture = dir.path().join("sipp.pcap");
+    let tcpdump = Tcpdump::start(&capture, port);
+    let live = sensor_for(port);
+    let (_uas, _uac) = place_calls(dir.path(), port, 3);
+
+    // Live: the three calls answered and in their media phase.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    loop {
+        let calls = listcalls(&live);
+        if calls.len() == 3
+            && calls
+                .iter()
+                .all(|c| c["lastSIPresponseNum"] == 200 && c["callercodec"] == 8)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sipp calls not listed: {calls:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    // Packets up to `cut` are in the live sensor's tables once the capture ring delivered
+    // them (within its 100 ms block timeout).
+    let cut = unix_us(SystemTime::now());
+    std::thread::sleep(Duration::from_millis(300));
+    let live_mid = listcalls(&live);
+    assert_eq!(live_mid.len(), 3);
+
+    // After the hang-up: the list empties, totalcalls keeps them for a while.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listcalls(&live).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "calls still listed after hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let live_total = common::text(&live.exchange(b"totalcalls\r\n\r\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    tcpdump.stop();
+
+    // Replaying the capture cut at `cut` lists the same calls with the same values.
+    let cut_file = dir.path().join("cut.pcap");
+    assert!(cut_capture(&capture, &cut_file, cut) > 0);
+    let mid = replay(&cut_file, port);
+    let replay_mid = listcalls(&mid);
+    assert_eq!(identity(&replay_mid), identity(&live_mid));
+    for (l, r) in live_mid.iter().zip(&replay_mid) {
+        let (lr, rr) = (
+            l["src_received"].as_i64().unwrap_or(0),
+            r["src_received"].as_i64().unwrap_or(0),
+        );
+        // The live listing was taken up to 300 ms after `cut`: at most 15 packets later.
+        assert!(
+            (0..=15).contains(&(lr - rr)),
+            "src_received live {lr}, replay {rr}"
+        );
+    }
+
+    // Replaying the whole capture: the calls came and went as they did live.
+    let full = replay(&capture, port);
+    assert!(listcalls(&full).is_empty());
+    assert_eq!(
+        common::text(&full.exchange(b"totalcalls\r\n\r\n")),
+        live_total
+    );
+
+    // tshark reads the same capture independently: same frames, SIP messages and RTP.
+    let log = full.stderr();
+    let sip_ports = [
+        "-d".to_owned(),
+        format!("udp.port=={port},sip"),
+        "-d".to_owned(),
+        format!("udp.port=={},sip", port + 1),
+    ];
+    let frames = tshark_count(&capture, &[]);
+    let sip = tshark_count(
+        &capture,
+        &[&sip_ports[..], &["-Y".into(), "sip".into()]].concat(),
+    );
+    let rtp = tshark_count(
+        &capture,
+        &[
+            &sip_ports[..],
+            &[
+                "-d".into(),
+                format!("udp.port=={},rtp", port + 1000),
+                "-Y".into(),
+                "rtp".into(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        sip >= 3 * 5,
+        "INVITE, 100, 180, 200, ACK, BYE, 200 per call: {sip}"
+    );
+    assert!(rtp > 100, "sipp's g711a.pcap: {rtp}");
+    assert_eq!(logged(&log, "packets"), frames, "{log}");
+    assert_eq!(logged(&log, "sip_messages"), sip, "{log}");
+    assert_eq!(logged(&log, "rtp_packets"), rtp, "{log}");
+    assert_eq!(logged(&log, "undecodable"), 0);
+    assert_eq!(logged(&log, "sip_malformed"), 0);
 }

@@ -373,18 +373,18 @@ fn tcpdump_file_if_available() {
 fn multi_reader_reports_progress_through_a_file() {
     let path =
         std::env::temp_dir().join(format!("vs-capture-progress-{}.pcap", std::process::id()));
-    let mut bytes = Vec::new();
-    let mut writer = PcapWriter::new(&mut bytes, linktype::ETHERNET, 65535, false).expect("writer");
-    for i in 0..20_000u32 {
-        let frame = vec![(i % 251) as u8; 100];
-        writer
-            .write_packet(Timestamp::new(i64::from(i), 0), &frame, 100)
-            .expect("write");
+    {
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("temp file"));
+        let mut writer = PcapWriter::new(file, linktype::ETHERNET, 65535, false).expect("writer");
+        for i in 0..20_000u32 {
+            let frame = vec![(i % 251) as u8; 100];
+            writer
+                .write_packet(Timestamp::new(i64::from(i), 0), &frame, 100)
+                .expect("write");
+        }
+        writer.flush().expect("flush");
     }
-    writer.flush().expect("flush");
-    drop(writer);
-    std::fs::write(&path, &bytes).expect("temp file");
-    let size = bytes.len() as u64;
+    let size = std::fs::metadata(&path).expect("size").len();
 
     let mut multi = MultiReader::new([&path]);
     assert_eq!(multi.progress().file, 0);

@@ -168,6 +168,13 @@ impl Call {
         }
     }
 
+    pub(crate) fn call_ref(&self) -> crate::CallRef {
+        crate::CallRef {
+            id: self.id,
+            start_us: self.created_us,
+        }
+    }
+
     /// Any packet of the call: last packet time, extension of a pending destroy time (§3.4).
     pub(crate) fn touch(&mut self, now: u64) {
         self.last_packet_us = self.last_packet_us.max(now);

@@ -208,7 +208,9 @@ mod tests {
         assert_eq!(h.called(), Some(ep(2)));
         assert_eq!(h.proxies(ep(1), Some(ep(2).ip)), vec![ep(5).ip]);
         assert!(h.leaf_pending());
-        let i = h.find(Some(branch_key(b"p1")), ep(2).ip).unwrap();
+        let i = h
+            .find(Some(branch_key(b"p1")), ep(2).ip)
+            .expect("the leaf hop");
         assert_eq!(i, 1);
         h.respond(i, 486, 10);
         assert!(!h.leaf_pending(), "the forwarded hop is not a leaf");

@@ -135,6 +135,24 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// A call a packet was attributed to: what a per-call file writer needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRef {
+    /// The call's id, unique while the call exists ([`CallTable::call_id`] gives its Call-ID).
+    pub id: u64,
+    /// Packet time of the call's first packet (µs since the Unix epoch).
+    pub start_us: u64,
+}
+
+/// An RTP/RTCP datagram taken by a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaRef {
+    /// The call.
+    pub call: CallRef,
+    /// RTCP (bound RTCP port or an RTCP packet type), not RTP.
+    pub rtcp: bool,
+}
+
 /// Event counters of the table (monotonic).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -212,8 +230,32 @@ impl MediaMap {
         }
     }
 
-    fn lookup(&self, key: &(IpAddr, u16)) -> Option<Binding> {
-        self.map.get(key).and_then(|v| v.last().copied())
+    /// The calls bound to `key`, oldest first.
+    fn lookup(&self, key: &(IpAddr, u16)) -> &[Binding] {
+        self.map.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The binding a datagram from `src` to `dst` belongs to, and the direction of its
+    /// stream: by destination, else by source (symmetric RTP, direction inverted). When
+    /// several calls share the address, the call that also announced the other end wins (a
+    /// media server answering every call on one port), else the newest.
+    fn resolve(&self, src: &(IpAddr, u16), dst: &(IpAddr, u16)) -> Option<(Binding, Side)> {
+        let by_dst = self.lookup(dst);
+        let by_src = self.lookup(src);
+        let paired = |list: &[Binding], other: &[Binding]| {
+            if list.len() < 2 {
+                return None;
+            }
+            list.iter()
+                .rev()
+                .find(|b| other.iter().any(|o| o.call == b.call))
+                .copied()
+        };
+        if let Some(b) = paired(by_dst, by_src).or_else(|| by_dst.last().copied()) {
+            return Some((b, b.side));
+        }
+        let b = paired(by_src, by_dst).or_else(|| by_src.last().copied())?;
+        Some((b, b.side.other()))
     }
 }
 
@@ -243,7 +285,7 @@ impl CallTable {
         }
     }
 
-    /// One parsed SIP message seen from src to dst.
+    /// One parsed SIP message seen from src to dst; the call it belongs to, if any.
     pub fn handle_sip(
         &mut self,
         now: u64,
@@ -251,7 +293,7 @@ impl CallTable {
         dst: Endpoint,
         vlan: Option<u16>,
         msg: &Message<'_, '_>,
-    ) {
+    ) -> Option<CallRef> {
         self.counters.sip_messages += 1;
         match msg.method().or_else(|| msg.cseq().map(|c| c.method)) {
             Some(Method::Register) => self.counters.sip_register += 1,
@@ -263,16 +305,19 @@ impl CallTable {
             .filter(|c| !c.is_empty() && c.len() <= MAX_CALL_ID_LEN)
         else {
             self.counters.sip_ignored += 1;
-            return;
+            return None;
         };
         if let Some(&id) = self.by_call_id.get(cid) {
-            match self.calls.get_mut(&id) {
+            return match self.calls.get_mut(&id) {
                 Some(call) if call.closing_at.is_none() => {
                     call.on_sip(now, src, dst, msg, &mut self.media, &mut self.counters);
+                    Some(call.call_ref())
                 }
-                _ => self.counters.sip_ignored += 1,
-            }
-            return;
+                _ => {
+                    self.counters.sip_ignored += 1;
+                    None
+                }
+            };
         }
         let method = msg.method();
         let cseq_method = msg.cseq().map(|c| c.method);
@@ -281,59 +326,78 @@ impl CallTable {
         {
             self.registrations
                 .handle_sip(now, src, dst, vlan, cid, msg, &mut self.counters);
-            return;
+            return None;
         }
         if method != Some(Method::Invite) {
             self.counters.sip_ignored += 1;
-            return;
+            return None;
         }
         if self.calls.len() >= self.config.max_calls {
             self.counters.calls_refused += 1;
-            return;
+            return None;
         }
         self.next_call += 1;
         let id = self.next_call;
         let mut call = Call::new(id, now, src, dst, vlan, cid, msg);
         call.on_sip(now, src, dst, msg, &mut self.media, &mut self.counters);
+        let r = call.call_ref();
         self.calls.insert(id, call);
         self.by_call_id.insert(cid.into(), id);
         self.counters.calls_created += 1;
+        Some(r)
     }
 
     /// A UDP datagram that is not SIP: RTP/RTCP if its destination (or, failing that, source)
     /// ip:port was announced by SDP of a call; returns true if it was taken.
     pub fn handle_udp(&mut self, now: u64, src: Endpoint, dst: Endpoint, payload: &[u8]) -> bool {
-        let (binding, side) = match self.media.lookup(&(dst.ip, dst.port)) {
-            Some(b) => (b, b.side),
-            None => match self.media.lookup(&(src.ip, src.port)) {
-                Some(b) => (b, b.side.other()),
-                None => return false,
-            },
-        };
-        let Some(call) = self.calls.get_mut(&binding.call) else {
-            return false;
-        };
+        self.handle_media(now, src, dst, payload).is_some()
+    }
+
+    /// [`CallTable::handle_udp`], saying which call took the datagram and as what.
+    pub fn handle_media(
+        &mut self,
+        now: u64,
+        src: Endpoint,
+        dst: Endpoint,
+        payload: &[u8],
+    ) -> Option<MediaRef> {
+        let (binding, side) = self
+            .media
+            .resolve(&(src.ip, src.port), &(dst.ip, dst.port))?;
+        let call = self.calls.get_mut(&binding.call)?;
         if call.closing_at.is_some() {
-            return false;
+            return None;
         }
         call.touch(now);
         call.last_rtp_us = Some(now);
+        let r = call.call_ref();
         if binding.rtcp || is_rtcp(payload) {
             self.counters.rtcp_packets += 1;
-            return true;
+            return Some(MediaRef {
+                call: r,
+                rtcp: true,
+            });
         }
-        let Ok(pkt) = RtpPacket::parse(payload) else {
-            return true;
-        };
-        if call.on_rtp(now, side, src, dst, &pkt) {
+        if let Ok(pkt) = RtpPacket::parse(payload)
+            && call.on_rtp(now, side, src, dst, &pkt)
+        {
             self.counters.rtp_packets += 1;
         }
-        true
+        Some(MediaRef {
+            call: r,
+            rtcp: false,
+        })
+    }
+
+    /// The Call-ID of a call in memory (its files' base name).
+    pub fn call_id(&self, id: u64) -> Option<&[u8]> {
+        self.calls.get(&id).map(|c| &c.call_id[..])
     }
 
     /// Timers (destroy after BYE/final responses, rtptimeout, absolute timeout, registration
-    /// expiry). Call at least every second of packet time.
-    pub fn handle_timeout(&mut self, now: u64) {
+    /// expiry). Call at least every second of packet time. Returns the calls closed now: they
+    /// take no more packets (their files can be closed).
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<CallRef> {
         let cfg = self.config;
         let mut close = Vec::new();
         let mut free = Vec::new();
@@ -351,11 +415,13 @@ impl CallTable {
                 }
             }
         }
+        let mut closed = Vec::with_capacity(close.len());
         for (id, at) in close {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.closing_at = Some(at);
                 self.media.unbind(id, call.media_keys.iter().map(|m| m.key));
                 call.media_keys.clear();
+                closed.push(call.call_ref());
             }
         }
         for id in free {
@@ -365,6 +431,7 @@ impl CallTable {
             }
         }
         self.registrations.handle_timeout(now, &mut self.counters);
+        closed
     }
 
     /// Rows of the calls `listcalls` shows, in the 68-column order of manager-proto's

@@ -926,6 +926,44 @@ fn shared_media_address_newest_wins() {
     assert_eq!(taken, [Value::Str("c3@10.0.0.1".into())]);
 }
 
+/// A media server answering every call on one ip:port: each caller's stream is still
+/// counted in its own call, told apart by the caller's own announced address.
+#[test]
+fn calls_sharing_the_answering_port_keep_their_own_streams() {
+    let mut t = CallTable::new(CallsConfig::default());
+    for i in 0..3u16 {
+        let cid = format!("c{i}@");
+        let inv = request("INVITE", 1, false, "", &sdp("10.0.0.1", 10000 + 4 * i))
+            .replace("call-1@", &cid);
+        feed(&mut t, T0 + u64::from(i) * S, a(), b(), &inv);
+        let ok =
+            response(200, "OK", 1, "INVITE", "", &sdp("10.0.0.2", 20000)).replace("call-1@", &cid);
+        feed(&mut t, T0 + u64::from(i) * S + 1000, b(), a(), &ok);
+    }
+    // Call i sends 10 * (i + 1) packets from its own port to the shared one.
+    for i in 0..3u16 {
+        for n in 0..10 * (i + 1) {
+            let now = T0 + 5 * S + u64::from(n) * 20_000;
+            let p = rtp(8, n, u32::from(n) * 160, 0x100 + u32::from(i));
+            assert!(t.handle_udp(now, ep(1, 10000 + 4 * i), ep(2, 20000), &p));
+        }
+    }
+    let rows = t.listcalls_rows(T0 + 6 * S);
+    let mut got: Vec<(Value, i64)> = rows
+        .iter()
+        .map(|r| (col(r, "callid"), int(r, "src_received")))
+        .collect();
+    got.sort_by_key(|(_, n)| *n);
+    assert_eq!(
+        got,
+        [
+            (Value::Str("c0@10.0.0.1".into()), 8),
+            (Value::Str("c1@10.0.0.1".into()), 18),
+            (Value::Str("c2@10.0.0.1".into()), 28),
+        ]
+    );
+}
+
 #[test]
 fn ipv6_addresses_are_strings() {
     let mut t = CallTable::new(CallsConfig::default());
@@ -943,4 +981,55 @@ fn ipv6_addresses_are_strings() {
     let r = only_row(&t, T0);
     assert_eq!(col(&r, "callerip"), Value::Str("2001:db8::1".into()));
     assert_eq!(col(&r, "calledip"), Value::Str("2001:db8::2".into()));
+}
+
+/// What per-call file writers get: the call of each SIP message and media packet, and the
+/// calls closed by the timers.
+#[test]
+fn packets_are_attributed_to_their_call() {
+    let mut t = CallTable::new(CallsConfig::default());
+    let bytes = request("INVITE", 1, false, "", &sdp("10.0.0.1", 10000)).replace('\n', "\r\n");
+    let mut index = [HeaderPos::EMPTY; MAX_HEADERS];
+    let Ok(Parsed::Complete(msg, _)) =
+        Message::parse(bytes.as_bytes(), &mut index, Framing::Datagram)
+    else {
+        panic!("INVITE parses");
+    };
+    let r = t
+        .handle_sip(T0, a(), b(), None, &msg)
+        .expect("INVITE creates a call");
+    assert_eq!(r.start_us, T0);
+    assert_eq!(t.call_id(r.id), Some(&b"call-1@10.0.0.1"[..]));
+    let ok = response(200, "OK", 1, "INVITE", "", &sdp("10.0.0.2", 20000)).replace('\n', "\r\n");
+    let Ok(Parsed::Complete(msg, _)) = Message::parse(ok.as_bytes(), &mut index, Framing::Datagram)
+    else {
+        panic!("200 parses");
+    };
+    assert_eq!(t.handle_sip(T0 + S, b(), a(), None, &msg), Some(r));
+    let m = t
+        .handle_media(T0 + 2 * S, ep(1, 10000), ep(2, 20000), &rtp(8, 1, 0, 0x77))
+        .expect("RTP to the answer's address");
+    assert_eq!((m.call, m.rtcp), (r, false));
+    let rtcp = [0x80, 200, 0, 6, 0, 0, 0, 0x77];
+    let m = t
+        .handle_media(T0 + 2 * S, ep(1, 10001), ep(2, 20001), &rtcp)
+        .expect("RTCP port");
+    assert!(m.rtcp);
+    assert_eq!(t.handle_media(T0 + 2 * S, ep(9, 1), ep(9, 2), &rtcp), None);
+    let reg = register(1, "reg-1", "", "1001").replace('\n', "\r\n");
+    let Ok(Parsed::Complete(msg, _)) =
+        Message::parse(reg.as_bytes(), &mut index, Framing::Datagram)
+    else {
+        panic!("REGISTER parses");
+    };
+    assert_eq!(t.handle_sip(T0, a(), b(), None, &msg), None, "not a call");
+    // rtptimeout (300 s without packets) closes the call: reported once.
+    assert!(t.handle_timeout(T0 + 100 * S).is_empty());
+    assert_eq!(t.handle_timeout(T0 + 303 * S), vec![r]);
+    assert!(t.handle_timeout(T0 + 304 * S).is_empty());
+    assert_eq!(
+        t.call_id(r.id),
+        Some(&b"call-1@10.0.0.1"[..]),
+        "still in memory"
+    );
 }

@@ -32,7 +32,9 @@ fn feed(t: &mut CallTable, now: u64, src: u8, dst: u8, text: &str) {
     let bytes = text.replace('\n', "\r\n");
     let mut index = [HeaderPos::EMPTY; MAX_HEADERS];
     match Message::parse(bytes.as_bytes(), &mut index, Framing::Datagram) {
-        Ok(Parsed::Complete(msg, _)) => t.handle_sip(now, ep(src), ep(dst), None, &msg),
+        Ok(Parsed::Complete(msg, _)) => {
+            t.handle_sip(now, ep(src), ep(dst), None, &msg);
+        }
         other => panic!("test message does not parse: {other:?}"),
     }
 }

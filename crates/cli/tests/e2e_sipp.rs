@@ -111,8 +111,10 @@ fn sensor_for(port: u16) -> Sensor {
     Sensor::start(&[], &format!("interface = lo\nsipport = {port}\n"))
 }
 
+/// SIP ports `p` and `p + 1`, the UAS media port `p + 1000`, the UAC's `p + 2000 + 4k`: each
+/// test takes its own `offset` (a multiple of 20), so the tests can run side by side.
 fn unique_port(offset: u16) -> u16 {
-    30_000 + u16::try_from(std::process::id() % 400).expect("small") * 10 + offset
+    30_000 + u16::try_from(std::process::id() % 100).expect("small") * 100 + offset
 }
 
 #[test]
@@ -166,7 +168,7 @@ fn a_sipp_call_counts_its_rtp() {
     if !can_run() {
         return;
     }
-    let port = unique_port(5);
+    let port = unique_port(20);
     let sensor = sensor_for(port);
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls(dir.path(), port, 1);
@@ -195,7 +197,7 @@ fn a_sipp_registration_with_a_challenge_is_listed() {
     if !can_run() {
         return;
     }
-    let port = unique_port(8);
+    let port = unique_port(40);
     let sensor = sensor_for(port);
     let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/sipp");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -437,7 +439,7 @@ fn sipp_calls_captured_to_a_pcap_replay_to_the_same_results_and_tshark_agrees() 
     if !(can_run() && can_capture()) {
         return;
     }
-    let port = unique_port(3);
+    let port = unique_port(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let capture = dir.path().join("sipp.pcap");
     let tcpdump = Tcpdump::start(&capture, port);
@@ -544,4 +546,122 @@ fn sipp_calls_captured_to_a_pcap_replay_to_the_same_results_and_tshark_agrees() 
     assert_eq!(logged(&log, "rtp_packets"), rtp, "{log}");
     assert_eq!(logged(&log, "undecodable"), 0);
     assert_eq!(logged(&log, "sip_malformed"), 0);
+}
+
+/// `fbasename_safe` of the behaviour spec §1.3, written out independently of the sensor.
+fn safe_name(call_id: &str) -> String {
+    call_id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b":-.@".contains(&b) {
+                char::from(b)
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD/HH/MM` (UTC) of unix seconds, by `date`.
+fn minute_folder(unix: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{unix}"), "+%Y-%m-%d/%H/%M"])
+        .output()
+        .expect("run date");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The values of `field` in every frame tshark shows of `file` with display filter `filter`.
+fn tshark_fields(file: &Path, decode_as: &[String], filter: &str, field: &str) -> Vec<String> {
+    let out = Command::new(TSHARK)
+        .arg("-r")
+        .arg(file)
+        .args(decode_as)
+        .args(["-Y", filter, "-T", "fields", "-e", field])
+        .stderr(Stdio::null())
+        .output()
+        .expect("run tshark");
+    assert!(out.status.success(), "tshark on {}", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn sipp_calls_are_written_to_per_call_pcaps_that_tshark_reads() {
+    if !(can_run() && can_capture()) {
+        return;
+    }
+    let port = unique_port(80);
+    let mut sensor = sensor_for(port);
+    let spool = sensor.dir().join("spool");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_uas, _uac) = place_calls(dir.path(), port, 2);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let calls = loop {
+        let calls = listcalls(&sensor);
+        if calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200) {
+            break calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sipp calls not listed: {calls:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // An active call's files are valid pcaps already (flushed within a second).
+    std::thread::sleep(Duration::from_millis(1500));
+    let first = calls[0]["callid"].as_str().expect("callid").to_owned();
+    let folder = minute_folder(calls[0]["calldate_num"].as_i64().expect("calldate_num"));
+    let active_rtp = spool
+        .join(&folder)
+        .join("RTP")
+        .join(format!("{}.pcap", safe_name(&first)));
+    let decode_rtp = ["-d".to_owned(), format!("udp.port=={},rtp", port + 1000)];
+    let partial = tshark_fields(&active_rtp, &decode_rtp, "rtp", "rtp.seq").len();
+    assert!(partial > 10, "RTP of the active call on disk: {partial}");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listcalls(&sensor).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "calls still listed after hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // SIGTERM: every file is flushed, synced and closed before the sensor exits.
+    sensor.sigterm();
+    let status = sensor
+        .wait_exit(Duration::from_secs(10))
+        .expect("sensor exits");
+    assert!(status.success(), "{status}");
+
+    let decode_sip = [
+        "-d".to_owned(),
+        format!("udp.port=={port},sip"),
+        "-d".to_owned(),
+        format!("udp.port=={},sip", port + 1),
+    ];
+    for c in &calls {
+        let call_id = c["callid"].as_str().expect("callid");
+        let folder = minute_folder(c["calldate_num"].as_i64().expect("calldate_num"));
+        let name = format!("{}.pcap", safe_name(call_id));
+        let sip = spool.join(&folder).join("SIP").join(&name);
+        let rtp = spool.join(&folder).join("RTP").join(&name);
+        // Exactly this call's SIP: INVITE, 180, 200, ACK, BYE, 200 of sipp's uac/uas.
+        let ids = tshark_fields(&sip, &decode_sip, "sip", "sip.Call-ID");
+        assert_eq!(ids.len(), 6, "{}: {ids:?}", sip.display());
+        assert!(ids.iter().all(|i| i == call_id), "{ids:?}");
+        let methods = tshark_fields(&sip, &decode_sip, "sip.Method", "sip.Method");
+        assert_eq!(methods, ["INVITE", "ACK", "BYE"]);
+        // Exactly this call's RTP: every packet of sipp's g711a.pcap (246, one SSRC change
+        // inside), from this call's own media port, none of the other call's.
+        let seqs = tshark_fields(&rtp, &decode_rtp, "rtp", "udp.srcport");
+        assert_eq!(seqs.len(), 246, "{}", rtp.display());
+        let ports: std::collections::BTreeSet<&String> = seqs.iter().collect();
+        assert_eq!(ports.len(), 1, "one source port per call: {ports:?}");
+    }
+    let log = sensor.stderr();
+    assert!(log.contains("spool closed files=4"), "{log}");
 }

@@ -26,6 +26,7 @@ use voipsensor_keystore::{SensorRecord, Store, StoreError};
 use voipsensor_manager::{
     BindError, CancellationToken, KeyProvider, Limits, Listeners, Server, Settings, SocketFile,
 };
+use voipsensor_spool::{Spool, SpoolConfig};
 
 /// Why the sensor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -149,16 +150,19 @@ pub async fn run(
     )));
     let clock = Arc::new(PacketClock::default());
     let stats = Arc::new(PathStats::default());
-    if !options.replay.files.is_empty() {
-        tokio::spawn(run_replay(
+    let spool = Arc::new(std::sync::Mutex::new(Spool::new(spool_config(&config))));
+    let replay_task = if options.replay.files.is_empty() {
+        None
+    } else {
+        Some(tokio::spawn(run_replay(
             options.clone(),
-            PacketPath::new(config.sip_ports.clone()),
+            PacketPath::new(config.sip_ports.clone()).with_spool(spool.clone()),
             table.clone(),
             stats.clone(),
             clock.clone(),
             shutdown.clone(),
-        ));
-    }
+        )))
+    };
     // Live capture on the configured interfaces, unless replaying files.
     let live = if options.replay.files.is_empty() && !config.interfaces.is_empty() {
         Some(LiveCaptures::start(
@@ -167,13 +171,15 @@ pub async fn run(
             &table,
             &stats,
             &clock,
+            &spool,
         )?)
     } else {
         None
     };
     let mut sensor = Sensor::new(&config, table, clock, stats);
-    if let Some(l) = &live {
-        sensor = sensor.with_live(l.counters());
+    let live_counters = live.as_ref().map(LiveCaptures::counters);
+    if let Some(c) = live_counters {
+        sensor = sensor.with_live(c);
     }
     let sensor = Arc::new(sensor);
     let settings = Settings {
@@ -181,12 +187,40 @@ pub async fn run(
         unencrypted_allowed: config.manager_enable_unencrypted,
     };
     let server = Server::new(sensor, keys, settings);
-    server
-        .run(listeners, shutdown)
-        .await
-        .map_err(StartError::Server)?;
+    let served = server.run(listeners, shutdown).await;
+    // Stop the packet sources, then close every call's files: nothing accepted is lost.
+    if let Some(live) = live {
+        let _ = tokio::task::spawn_blocking(move || live.stop()).await;
+    }
+    if let Some(task) = replay_task {
+        let _ = task.await;
+    }
+    close_spool(&spool);
+    served.map_err(StartError::Server)?;
     info!("sensor stopped");
     Ok(())
+}
+
+/// Where and what the spool saves, from the configuration.
+fn spool_config(config: &Config) -> SpoolConfig {
+    SpoolConfig::new(&config.spooldir)
+}
+
+/// Flushes, fsyncs and closes every open call file and logs what the spool wrote.
+fn close_spool(spool: &std::sync::Mutex<Spool>) {
+    let mut spool = spool
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    spool.close_all();
+    let s = spool.stats();
+    info!(
+        files = s.files_created,
+        records = s.records,
+        bytes = s.bytes,
+        errors = s.errors,
+        dlt_mismatch = s.dlt_mismatch,
+        "spool closed"
+    );
 }
 
 /// The call table's settings from the configuration.
@@ -218,7 +252,10 @@ async fn run_replay(
     let replay_options = options.replay.clone();
     let started = std::time::Instant::now();
     let summary = tokio::task::spawn_blocking(move || {
-        replay(&replay_options, &mut path, &table2, &stats2, &clock2, &stop)
+        let summary = replay(&replay_options, &mut path, &table2, &stats2, &clock2, &stop);
+        // The capture ended: every call file is complete on disk from here on.
+        path.close_files();
+        summary
     })
     .await
     .unwrap_or_default();

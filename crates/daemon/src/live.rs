@@ -37,6 +37,7 @@ impl LiveCaptures {
         table: &Arc<Mutex<CallTable>>,
         stats: &Arc<PathStats>,
         clock: &Arc<PacketClock>,
+        spool: &Arc<Mutex<voipsensor_spool::Spool>>,
     ) -> Result<Self, voipsensor_capture::Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut opened = Vec::new();
@@ -54,7 +55,7 @@ impl LiveCaptures {
                 drops: AtomicU64::new(0),
             });
             counters.push(c.clone());
-            let path = PacketPath::new(sip_ports.clone());
+            let path = PacketPath::new(sip_ports.clone()).with_spool(spool.clone());
             let (table, stats, clock, stop) =
                 (table.clone(), stats.clone(), clock.clone(), stop.clone());
             let handle = std::thread::Builder::new()
@@ -118,7 +119,7 @@ fn capture_loop(
                     .saturating_mul(1_000_000)
                     .saturating_add(u64::from(p.ts.nanos / 1000));
                 let mut t = table.lock().unwrap_or_else(PoisonError::into_inner);
-                path.handle(&mut t, stats, ts_us, p.link_type, p.data);
+                path.handle_frame(&mut t, stats, ts_us, p.link_type, p.data, p.orig_len);
                 drop(t);
                 clock.advance(ts_us);
             }

@@ -1,17 +1,55 @@
 //! The packet path, without I/O: a captured frame is decoded, reassembled when fragmented,
 //! and handed to the call table as SIP (UDP or reassembled TCP on a SIP port) or as a
 //! candidate RTP/RTCP datagram. Malformed packets are counted and dropped.
+//!
+//! With a [`Spool`], the frames the call table attributes to a call are written to the call's
+//! SIP or RTP pcap, and the files of calls the timers close are closed. Not written (yet): SIP
+//! carried over TCP, and datagrams reassembled from IP fragments (their original frames are
+//! gone by the time the call is known).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use voipsensor_calls::{CallTable, Endpoint};
+use voipsensor_calls::{CallRef, CallTable, Endpoint};
 use voipsensor_config::PortSet;
 use voipsensor_sip::{Frame, Framing, HeaderPos, MAX_HEADERS, Message, Parsed};
+use voipsensor_spool::{CallFile, Record, Spool};
 use voipsensor_wire::{
     DefragConfig, Defragmenter, FlowKey, L4, LinkType, Packet, TcpReassembler, TcpReassemblyConfig,
     decode,
 };
+
+/// The captured frame being handled, for the spool.
+#[derive(Debug, Clone, Copy)]
+struct Raw<'a> {
+    ts_us: u64,
+    link: u32,
+    frame: &'a [u8],
+    orig_len: u32,
+}
+
+impl Raw<'_> {
+    fn record(&self) -> Record<'_> {
+        Record {
+            ts_us: self.ts_us,
+            link: self.link,
+            frame: self.frame,
+            orig_len: self.orig_len,
+        }
+    }
+
+    /// Where `part` (a slice of the frame) starts in the frame.
+    fn offset_of(&self, part: &[u8]) -> usize {
+        let start = self.frame.as_ptr() as usize;
+        let at = part.as_ptr() as usize;
+        if at >= start && at <= start + self.frame.len() {
+            at - start
+        } else {
+            self.frame.len()
+        }
+    }
+}
 
 /// Counters of the packet path, readable while it runs.
 #[derive(Debug, Default)]
@@ -49,6 +87,7 @@ pub struct PacketPath {
     tcp: TcpReassembler,
     index: Box<[HeaderPos; MAX_HEADERS]>,
     last_tick_us: u64,
+    spool: Option<Arc<Mutex<Spool>>>,
 }
 
 impl PacketPath {
@@ -60,7 +99,15 @@ impl PacketPath {
             tcp: TcpReassembler::new(TcpReassemblyConfig::default()),
             index: Box::new([HeaderPos::EMPTY; MAX_HEADERS]),
             last_tick_us: 0,
+            spool: None,
         }
+    }
+
+    /// Writes the calls' packets to `spool` (shared by the packet paths of all interfaces).
+    #[must_use]
+    pub fn with_spool(mut self, spool: Arc<Mutex<Spool>>) -> Self {
+        self.spool = Some(spool);
+        self
     }
 
     /// Handles one captured frame at packet time `now_us` (µs since the Unix epoch).
@@ -71,6 +118,20 @@ impl PacketPath {
         now_us: u64,
         link: u32,
         frame: &[u8],
+    ) {
+        let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        self.handle_frame(table, stats, now_us, link, frame, orig_len);
+    }
+
+    /// [`PacketPath::handle`] with the frame's original length on the wire (for the spool).
+    pub fn handle_frame(
+        &mut self,
+        table: &mut CallTable,
+        stats: &PathStats,
+        now_us: u64,
+        link: u32,
+        frame: &[u8],
+        orig_len: u32,
     ) {
         bump(&stats.packets, 1);
         bump(&stats.bytes, frame.len() as u64);
@@ -87,13 +148,19 @@ impl PacketPath {
             if let Some(whole) = self.defrag.push(now, &packet) {
                 bump(&stats.reassembled, 1);
                 match whole.decode() {
-                    Ok(p) => self.handle_l4(table, stats, now_us, &p),
+                    Ok(p) => self.handle_l4(table, stats, now_us, &p, None),
                     Err(_) => bump(&stats.undecodable, 1),
                 }
             }
             return;
         }
-        self.handle_l4(table, stats, now_us, &packet);
+        let raw = Raw {
+            ts_us: now_us,
+            link,
+            frame,
+            orig_len,
+        };
+        self.handle_l4(table, stats, now_us, &packet, Some(raw));
     }
 
     /// Runs the timers if a second of (packet or wall) time has passed since they last ran: for
@@ -110,7 +177,43 @@ impl PacketPath {
         let now = Duration::from_micros(now_us);
         self.defrag.expire(now);
         self.tcp.expire(now);
-        table.handle_timeout(now_us);
+        let closed = table.handle_timeout(now_us);
+        if let Some(spool) = &self.spool {
+            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+            for call in closed {
+                spool.close_call(call.id);
+            }
+            spool.flush_due(now_us);
+        }
+    }
+
+    /// Flushes, fsyncs and closes every call file of the spool (end of a capture, shutdown).
+    pub fn close_files(&self) {
+        if let Some(spool) = &self.spool {
+            spool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .close_all();
+        }
+    }
+
+    /// Writes `raw` into the file of `call` (SIP or RTP) if a spool is configured.
+    fn spool_write(&self, table: &CallTable, call: CallRef, raw: &Raw<'_>, what: Spooled) {
+        let (Some(spool), Some(name)) = (&self.spool, table.call_id(call.id)) else {
+            return;
+        };
+        let file = CallFile {
+            call: call.id,
+            start_us: call.start_us,
+            fbasename: name,
+        };
+        let rec = raw.record();
+        let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+        match what {
+            Spooled::Sip => spool.write_sip(&file, &rec),
+            Spooled::Rtp(offset) => spool.write_rtp(&file, &rec, offset),
+            Spooled::Rtcp => spool.write_rtcp(&file, &rec),
+        }
     }
 
     fn is_sip(&self, src_port: u16, dst_port: u16) -> bool {
@@ -123,6 +226,7 @@ impl PacketPath {
         stats: &PathStats,
         now_us: u64,
         packet: &Packet<'_>,
+        raw: Option<Raw<'_>>,
     ) {
         let (src_ip, dst_ip) = (packet.ip.src, packet.ip.dst);
         match &packet.l4 {
@@ -130,9 +234,23 @@ impl PacketPath {
                 let src = endpoint(src_ip, udp.src_port);
                 let dst = endpoint(dst_ip, udp.dst_port);
                 if self.is_sip(udp.src_port, udp.dst_port) {
-                    self.sip_datagram(table, stats, now_us, src, dst, packet.vlan, udp.payload);
-                } else if table.handle_udp(now_us, src, dst, udp.payload) {
+                    let d = Datagram {
+                        src,
+                        dst,
+                        vlan: packet.vlan,
+                        raw,
+                    };
+                    self.sip_datagram(table, stats, now_us, &d, udp.payload);
+                } else if let Some(m) = table.handle_media(now_us, src, dst, udp.payload) {
                     bump(&stats.rtp_taken, 1);
+                    if let Some(raw) = &raw {
+                        let what = if m.rtcp {
+                            Spooled::Rtcp
+                        } else {
+                            Spooled::Rtp(raw.offset_of(udp.payload))
+                        };
+                        self.spool_write(table, m.call, raw, what);
+                    }
                 }
             }
             L4::Tcp(tcp) if self.is_sip(tcp.src_port, tcp.dst_port) => {
@@ -148,18 +266,16 @@ impl PacketPath {
         }
     }
 
-    /// Every SIP message of a UDP datagram.
-    #[allow(clippy::too_many_arguments)]
+    /// Every SIP message of a UDP datagram; the frame goes once into each call's SIP file.
     fn sip_datagram(
         &mut self,
         table: &mut CallTable,
         stats: &PathStats,
         now_us: u64,
-        src: Endpoint,
-        dst: Endpoint,
-        vlan: Option<u16>,
+        d: &Datagram<'_>,
         mut payload: &[u8],
     ) {
+        let mut written: Option<u64> = None;
         loop {
             payload = trim_padding(payload);
             if payload.is_empty() {
@@ -168,7 +284,13 @@ impl PacketPath {
             match Message::parse(payload, &mut self.index[..], Framing::Datagram) {
                 Ok(Parsed::Complete(msg, used)) => {
                     bump(&stats.sip_messages, 1);
-                    table.handle_sip(now_us, src, dst, vlan, &msg);
+                    let call = table.handle_sip(now_us, d.src, d.dst, d.vlan, &msg);
+                    if let (Some(call), Some(raw)) = (call, &d.raw)
+                        && written != Some(call.id)
+                    {
+                        written = Some(call.id);
+                        self.spool_write(table, call, raw, Spooled::Sip);
+                    }
                     payload = payload.get(used.max(1)..).unwrap_or_default();
                 }
                 Ok(Parsed::Partial) | Err(_) => {
@@ -214,6 +336,24 @@ impl PacketPath {
             self.tcp.consume(&key, used.max(1));
         }
     }
+}
+
+/// A UDP datagram on a SIP port.
+#[derive(Debug)]
+struct Datagram<'a> {
+    src: Endpoint,
+    dst: Endpoint,
+    vlan: Option<u16>,
+    raw: Option<Raw<'a>>,
+}
+
+/// Which file of a call a frame goes to.
+#[derive(Debug, Clone, Copy)]
+enum Spooled {
+    Sip,
+    /// RTP, with the offset of the RTP header in the frame.
+    Rtp(usize),
+    Rtcp,
 }
 
 fn endpoint(ip: IpAddr, port: u16) -> Endpoint {

@@ -103,7 +103,14 @@ pub fn replay(
         }
         {
             let mut t = table.lock().unwrap_or_else(PoisonError::into_inner);
-            path.handle(&mut t, stats, ts_us, packet.link_type, packet.data);
+            path.handle_frame(
+                &mut t,
+                stats,
+                ts_us,
+                packet.link_type,
+                packet.data,
+                packet.orig_len,
+            );
         }
         clock.advance(ts_us);
         summary.packets += 1;

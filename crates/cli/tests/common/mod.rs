@@ -141,6 +141,10 @@ impl Sensor {
         if !config.contains("sqlitedb") && !args.iter().any(|a| a.contains("sqlitedb")) {
             cmd.arg("--sqlitedb").arg(dir.path().join("voipsensor.db"));
         }
+        // … and a private spool (never /var/spool/voipmonitor).
+        if !config.contains("spooldir") && !args.iter().any(|a| a.contains("spooldir")) {
+            cmd.arg("--spooldir").arg(dir.path().join("spool"));
+        }
         if !config.contains("{port}") && !args.iter().any(|a| a.contains("{port}")) {
             cmd.arg("--managerport").arg(port.to_string());
         }

@@ -22,7 +22,11 @@
 //! * Write errors (disk full, permissions) are counted and the affected file is given up;
 //!   they never stop the packet path.
 
-use std::collections::{HashMap, VecDeque};
+mod clean;
+
+pub use clean::{CleanLimits, CleanReport, clean};
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -149,6 +153,8 @@ pub struct Record<'a> {
 #[derive(Debug)]
 struct Entry {
     path: PathBuf,
+    /// The call's start time: its minute folder.
+    start_us: u64,
     link: u32,
     file: Option<File>,
     buf: Vec<u8>,
@@ -247,6 +253,15 @@ impl Spool {
         self.open
     }
 
+    /// The `YYYY-MM-DD/HH/MM` minute folders holding files of calls not closed yet: the
+    /// cleaner must not touch them.
+    pub fn active_minutes(&self) -> HashSet<String> {
+        self.files
+            .values()
+            .map(|e| minute_folder(e.start_us))
+            .collect()
+    }
+
     /// The path of a call's file of `kind` relative to its spool root (what `getfile` takes).
     pub fn relative_path(&self, call: &CallFile<'_>, kind: Kind) -> PathBuf {
         PathBuf::from(minute_folder(call.start_us))
@@ -297,6 +312,7 @@ impl Spool {
                 key,
                 Entry {
                     path,
+                    start_us: call.start_us,
                     link: rec.link,
                     file: None,
                     buf: Vec::new(),

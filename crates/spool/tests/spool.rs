@@ -184,3 +184,17 @@ fn an_unwritable_spool_counts_errors_and_goes_on() {
     );
     assert!(spool.close_call(5).is_empty());
 }
+
+#[test]
+fn active_minutes_are_those_of_open_calls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spool = Spool::new(SpoolConfig::new(dir.path()));
+    let c = call(8, b"m");
+    spool.write_sip(&c, &rec(T0, &frame(1, 100)));
+    assert_eq!(
+        spool.active_minutes().into_iter().collect::<Vec<_>>(),
+        ["2026-04-14/11/57"]
+    );
+    spool.close_call(8);
+    assert!(spool.active_minutes().is_empty());
+}

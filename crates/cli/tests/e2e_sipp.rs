@@ -114,7 +114,7 @@ fn sensor_for(port: u16) -> Sensor {
 /// SIP ports `p` and `p + 1`, the UAS media port `p + 1000`, the UAC's `p + 2000 + 4k`: each
 /// test takes its own `offset` (a multiple of 20), so the tests can run side by side.
 fn unique_port(offset: u16) -> u16 {
-    30_000 + u16::try_from(std::process::id() % 100).expect("small") * 100 + offset
+    30_000 + u16::try_from(std::process::id() % 100).expect("small") * 120 + offset
 }
 
 #[test]
@@ -664,4 +664,60 @@ fn sipp_calls_are_written_to_per_call_pcaps_that_tshark_reads() {
     }
     let log = sensor.stderr();
     assert!(log.contains("spool closed files=4"), "{log}");
+}
+
+#[test]
+fn sigterm_during_a_call_leaves_complete_valid_pcaps() {
+    if !(can_run() && can_capture()) {
+        return;
+    }
+    let port = unique_port(100);
+    let mut sensor = sensor_for(port);
+    let spool = sensor.dir().join("spool");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_uas, _uac) = place_calls(dir.path(), port, 1);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let call = loop {
+        let calls = listcalls(&sensor);
+        if let Some(c) = calls.first()
+            && c["src_received"].as_u64().unwrap_or(0) >= 100
+        {
+            break c.clone();
+        }
+        assert!(Instant::now() < deadline, "RTP not counted: {calls:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Mid-call: the sensor had counted `received` (+ 2 probation packets) when asked.
+    let counted = call["src_received"].as_u64().expect("src_received") + 2;
+    sensor.sigterm();
+    let status = sensor
+        .wait_exit(Duration::from_secs(10))
+        .expect("sensor exits");
+    assert!(status.success(), "{status}");
+    let call_id = call["callid"].as_str().expect("callid");
+    let folder = minute_folder(call["calldate_num"].as_i64().expect("calldate_num"));
+    let name = format!("{}.pcap", safe_name(call_id));
+    // tshark reads both files to the end without complaint (it fails on a cut record), and
+    // the RTP file holds at least every packet counted before the signal.
+    let decode_rtp = ["-d".to_owned(), format!("udp.port=={},rtp", port + 1000)];
+    let rtp = tshark_fields(
+        &spool.join(&folder).join("RTP").join(&name),
+        &decode_rtp,
+        "rtp",
+        "rtp.seq",
+    );
+    assert!(
+        rtp.len() as u64 >= counted && rtp.len() < 246,
+        "{} RTP packets written, {counted} counted before SIGTERM",
+        rtp.len()
+    );
+    let decode_sip = ["-d".to_owned(), format!("udp.port=={port},sip")];
+    let sip = tshark_fields(
+        &spool.join(&folder).join("SIP").join(&name),
+        &decode_sip,
+        "sip",
+        "sip.Call-ID",
+    );
+    assert!(sip.len() >= 4, "INVITE, 180, 200, ACK: {sip:?}");
+    assert!(sip.iter().all(|i| i == call_id));
 }

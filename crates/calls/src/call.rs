@@ -7,7 +7,7 @@ use voipsensor_rtp::{MosModel, PayloadType, RtpPacket, StreamConfig, StreamStats
 use voipsensor_sip::{Message, Method, Sdp};
 
 use crate::hops::{Hops, branch_key};
-use crate::util::{SEC, datetime, secs, text};
+use crate::util::{SEC, datetime, hex0x, secs, text};
 use crate::{Binding, CallsConfig, Counters, Endpoint, MediaMap};
 
 /// Most INVITE / BYE CSeqs remembered per call.
@@ -67,13 +67,13 @@ pub(crate) struct Call {
     last_packet_us: u64,
     pub(crate) last_rtp_us: Option<u64>,
     pub(crate) closing_at: Option<u64>,
-    caller: String,
-    called: String,
-    callername: String,
-    callerdomain: String,
-    calleddomain: String,
-    calleragent: String,
-    calledagent: String,
+    caller: Box<str>,
+    called: Box<str>,
+    callername: Box<str>,
+    callerdomain: Box<str>,
+    calleddomain: Box<str>,
+    calleragent: Box<str>,
+    calledagent: Box<str>,
     caller_ep: Endpoint,
     /// Destination of the first INVITE (`sipcalledip` until hops say better).
     calledip: IpAddr,
@@ -129,15 +129,16 @@ impl Call {
             last_packet_us: now,
             last_rtp_us: None,
             closing_at: None,
-            caller: from.map(|f| text(f.uri.user())).unwrap_or_default(),
-            called: to.map(|t| text(t.uri.user())).unwrap_or_default(),
+            caller: from.map(|f| text(f.uri.user())).unwrap_or_default().into(),
+            called: to.map(|t| text(t.uri.user())).unwrap_or_default().into(),
             callername: from
                 .map(|f| text(&f.display_name_unescaped()))
-                .unwrap_or_default(),
-            callerdomain: from.map(|f| text(f.uri.host)).unwrap_or_default(),
-            calleddomain: to.map(|t| text(t.uri.host)).unwrap_or_default(),
-            calleragent: msg.user_agent().map(text).unwrap_or_default(),
-            calledagent: String::new(),
+                .unwrap_or_default()
+                .into(),
+            callerdomain: from.map(|f| text(f.uri.host)).unwrap_or_default().into(),
+            calleddomain: to.map(|t| text(t.uri.host)).unwrap_or_default().into(),
+            calleragent: msg.user_agent().map(text).unwrap_or_default().into(),
+            calledagent: Box::default(),
             caller_ep: src,
             calledip: dst.ip,
             hops: Hops::default(),
@@ -246,7 +247,7 @@ impl Call {
                             if let Some(u) =
                                 msg.to().map(|t| t.uri.user()).filter(|u| !u.is_empty())
                             {
-                                self.called = text(u);
+                                self.called = text(u).into();
                             }
                         }
                         push_bounded(&mut self.invite_cseqs, c.seq);
@@ -303,7 +304,7 @@ impl Call {
         media: &mut MediaMap,
     ) -> Option<usize> {
         if !by_caller && let Some(ua) = msg.user_agent().filter(|u| !u.is_empty()) {
-            self.calledagent = text(ua);
+            self.calledagent = text(ua).into();
         }
         let cm = cseq.map(|c| c.method);
         let seq = cseq.map(|c| c.seq);
@@ -617,29 +618,27 @@ impl Call {
         let shown = src.or(dst);
         let int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
         let mut r: Row = Vec::with_capacity(68);
-        r.push(Value::Str(format!(
-            "0x{:x}",
-            CALLREF_BASE + self.id * 0x100
-        )));
-        r.push(Value::str(
-            String::from_utf8_lossy(&self.call_id).into_owned(),
-        ));
+        r.push(Value::Str(hex0x(CALLREF_BASE + self.id * 0x100)));
+        r.push(Value::str(match std::str::from_utf8(&self.call_id) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(&self.call_id).into_owned(),
+        }));
         r.push(Value::Str(datetime(secs(self.created_us))));
         r.push(Value::Int(secs(self.created_us)));
         r.push(Value::Int(secs(self.last_packet_us)));
         r.push(int(duration));
         r.push(int(connect));
-        r.push(Value::str(self.caller.clone()));
-        r.push(Value::str(self.called.clone()));
+        r.push(Value::str(&*self.caller));
+        r.push(Value::str(&*self.called));
         r.push(Value::Null);
         r.push(Value::Null);
         r.push(Value::Bool(true));
         r.push(Value::Bool(true));
-        r.push(Value::str(self.callername.clone()));
-        r.push(Value::str(self.callerdomain.clone()));
-        r.push(Value::str(self.calleddomain.clone()));
-        r.push(Value::str(self.calleragent.clone()));
-        r.push(Value::str(self.calledagent.clone()));
+        r.push(Value::str(&*self.callername));
+        r.push(Value::str(&*self.callerdomain));
+        r.push(Value::str(&*self.calleddomain));
+        r.push(Value::str(&*self.calleragent));
+        r.push(Value::str(&*self.calledagent));
         let called = self.hops.called().map_or(self.calledip, |e| e.ip);
         r.push(Value::ip(self.caller_ep.ip));
         r.push(Value::ip(called));

@@ -91,6 +91,8 @@ impl Hops {
         if self.hops.len() >= MAX_HOPS {
             return None;
         }
+        // Most calls have one or two hops: grow one at a time (`push` would reserve four).
+        self.hops.reserve_exact(1);
         self.hops.push(Hop {
             branch: top,
             src,

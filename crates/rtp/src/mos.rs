@@ -58,6 +58,15 @@ pub struct MosSummary {
 }
 
 impl MosSummary {
+    /// No interval yet (what `default()` gives), for disabled models.
+    pub(crate) const IDLE: Self = Self {
+        last: 0.0,
+        min: 0.0,
+        weighted_sum: 0.0,
+        weight: 0.0,
+        intervals: 0,
+    };
+
     /// Adds an interval's MOS, weighted by its duration in µs.
     pub fn record(&mut self, mos: f64, duration_us: u64) {
         let w = (duration_us as f64).max(1.0);

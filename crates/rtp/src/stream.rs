@@ -87,7 +87,6 @@ pub struct StreamStats {
     seq: SequenceTracker,
     jitter: JitterEstimator,
     buffers: [Option<JitterBufferSim>; 3],
-    idle: MosSummary,
     packets: u64,
     first_payload_type: Option<PayloadType>,
     last_payload_type: Option<PayloadType>,
@@ -113,7 +112,6 @@ impl StreamStats {
                 config.mos.f2.map(JitterBufferSim::new),
                 config.mos.adaptive.map(JitterBufferSim::new),
             ],
-            idle: MosSummary::default(),
             packets: 0,
             first_payload_type: None,
             last_payload_type: None,
@@ -276,7 +274,7 @@ impl StreamStats {
     pub fn mos(&self, model: MosModel) -> &MosSummary {
         self.buffers[model.index()]
             .as_ref()
-            .map_or(&self.idle, JitterBufferSim::mos)
+            .map_or(&MosSummary::IDLE, JitterBufferSim::mos)
     }
 
     /// The simulated buffer of one model, `None` when disabled.

@@ -4,12 +4,16 @@
 //! The key for `-a` comes from, in order: `--aes-key`/`--aes-iv`, the environment
 //! (`VPMANAGER_AES_KEY`, `VPMANAGER_AES_IV`, `VPMANAGER_AES_CIPHER`), the configuration file
 //! (`manager_aes_key`/`manager_aes_iv`), then the database the configuration names.
+//!
+//! The reply is decoded (decrypted, gunzipped) and written out as it arrives, to standard
+//! output or to `--output FILE`, so fetching a large file takes constant memory.
 
 use anyhow::Context as _;
-use std::io::{Read as _, Write as _};
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal as _, Read as _, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use voipsensor_config::Config;
 use voipsensor_manager::client::{self, Endpoint};
 use voipsensor_manager_proto::aes::{Cipher, KeyMaterial};
@@ -55,6 +59,11 @@ pub(crate) struct SendArgs {
     /// The command line, e.g. 'listcalls {"limit":"10"}'; read from standard input without it.
     #[arg(short = 'c', long = "command", value_name = "CMD")]
     command: Option<String>,
+    /// Write the reply to FILE instead of standard output (streamed as it arrives; with a
+    /// progress line on standard error when that is a terminal). A `getfile` refused by the
+    /// sensor (`access denied`, `error: cannot open file …`) is an error and creates no file.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Seconds to wait for the connection and for each piece of the reply.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
@@ -100,7 +109,8 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             config.as_ref(),
         )?,
     };
-    let reply = if args.aes || args.sensor.is_some() {
+    let encrypted = args.aes || args.sensor.is_some();
+    let key = if encrypted {
         let cipher_name = args
             .aes_cipher
             .clone()
@@ -108,15 +118,254 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         let cipher = cipher_name
             .as_deref()
             .map_or(Cipher::Aes128Cbc, |n| Cipher::from_name(n.as_bytes()));
-        let key = key(&args, cipher, config.as_ref())?;
-        client::send_encrypted(&endpoint, command, cipher, &key, timeout)?
+        Some((cipher, key(&args, cipher, config.as_ref())?))
     } else {
-        client::send_plain(&endpoint, command, timeout)?
+        None
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&reply)?;
-    stdout.flush()?;
+    let request = Request {
+        endpoint: &endpoint,
+        command,
+        key: key.as_ref(),
+        timeout,
+    };
+    match &args.output {
+        None => {
+            let stdout = std::io::stdout().lock();
+            request
+                .send(Output::new(Target::Stdout(stdout), None))?
+                .finish()?;
+        }
+        Some(path) => {
+            let progress = std::io::stderr().is_terminal().then(Progress::new);
+            let out = request.send(Output::new(Target::File(path, None), progress))?;
+            if is_file_command(command)
+                && let Some(refusal) = out.refusal()
+            {
+                anyhow::bail!(
+                    "the sensor refused: {}",
+                    String::from_utf8_lossy(refusal).trim_end()
+                );
+            }
+            out.finish()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One command to send.
+struct Request<'a> {
+    endpoint: &'a Endpoint,
+    command: &'a str,
+    key: Option<&'a (Cipher, KeyMaterial)>,
+    timeout: Duration,
+}
+
+impl Request<'_> {
+    /// Sends the command; the decoded reply goes to `out` as it arrives.
+    fn send<W: Write>(&self, out: W) -> Result<W, client::ClientError> {
+        match self.key {
+            Some((cipher, key)) => client::send_encrypted_to(
+                self.endpoint,
+                self.command,
+                *cipher,
+                key,
+                self.timeout,
+                out,
+            ),
+            None => client::send_plain_to(self.endpoint, self.command, self.timeout, out),
+        }
+    }
+}
+
+/// Whether `command` fetches a file (`getfile`, `getfile_zip`).
+fn is_file_command(command: &str) -> bool {
+    matches!(
+        command.split_ascii_whitespace().next(),
+        Some("getfile" | "getfile_zip")
+    )
+}
+
+/// Replies a `getfile` gets instead of the file. Shorter than [`Output::HOLD`].
+fn is_refusal(reply: &[u8]) -> bool {
+    reply == b"access denied" || reply.starts_with(b"error: cannot open file ")
+}
+
+/// Where the decoded reply goes.
+enum Target<'a> {
+    Stdout(std::io::StdoutLock<'a>),
+    /// The file is created when the first byte is written (not at all for a refusal).
+    File(&'a Path, Option<BufWriter<File>>),
+}
+
+impl Write for Target<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Stdout(s) => s.write(buf),
+            Self::File(path, file) => {
+                if file.is_none() {
+                    *file = Some(BufWriter::with_capacity(256 << 10, File::create(path)?));
+                }
+                match file {
+                    Some(f) => f.write(buf),
+                    None => Ok(0),
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Stdout(s) => s.flush(),
+            Self::File(_, Some(f)) => f.flush(),
+            Self::File(_, None) => Ok(()),
+        }
+    }
+}
+
+/// The decoded reply's writer: holds the first bytes back (so a refusal can be told from a
+/// file), counts bytes and draws the progress line.
+struct Output<'a> {
+    target: Target<'a>,
+    held: Vec<u8>,
+    passed: bool,
+    written: u64,
+    progress: Option<Progress>,
+}
+
+impl<'a> Output<'a> {
+    /// Bytes held back before anything reaches the target.
+    const HOLD: usize = 4096;
+
+    fn new(target: Target<'a>, progress: Option<Progress>) -> Self {
+        Self {
+            target,
+            held: Vec::new(),
+            passed: false,
+            written: 0,
+            progress,
+        }
+    }
+
+    /// The whole reply, when it is short and a `getfile` refusal.
+    fn refusal(&self) -> Option<&[u8]> {
+        (!self.passed && is_refusal(&self.held)).then_some(&self.held[..])
+    }
+
+    fn release(&mut self) -> std::io::Result<()> {
+        if !self.passed {
+            self.passed = true;
+            let held = std::mem::take(&mut self.held);
+            self.target.write_all(&held)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is held (an empty reply still creates an empty file), flushes, ends the
+    /// progress line.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.release()?;
+        if let Target::File(path, file @ None) = &mut self.target {
+            *file = Some(BufWriter::new(File::create(path)?));
+        }
+        self.target.flush()?;
+        if let Some(p) = &mut self.progress {
+            p.done(self.written);
+        }
+        Ok(())
+    }
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.passed {
+            self.target.write_all(buf)?;
+        } else {
+            self.held.extend_from_slice(buf);
+            if self.held.len() >= Self::HOLD {
+                self.release()?;
+            }
+        }
+        self.written += buf.len() as u64;
+        if let Some(p) = &mut self.progress {
+            p.update(self.written);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.target.flush()
+    }
+}
+
+/// A progress line on standard error: bytes so far, rate, elapsed time.
+struct Progress {
+    started: Instant,
+    last_draw: Option<Instant>,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_millis(250);
+
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_draw: None,
+        }
+    }
+
+    fn update(&mut self, bytes: u64) {
+        let now = Instant::now();
+        if self
+            .last_draw
+            .is_none_or(|last| now.duration_since(last) >= Self::EVERY)
+        {
+            self.last_draw = Some(now);
+            draw(&progress_line(bytes, self.started.elapsed()));
+        }
+    }
+
+    fn done(&mut self, bytes: u64) {
+        draw(&progress_line(bytes, self.started.elapsed()));
+        eprintln!();
+    }
+}
+
+fn draw(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r{line}\x1b[K");
+    let _ = err.flush();
+}
+
+/// `  12.5 MiB received  48.2 MiB/s  0:03`.
+#[allow(clippy::cast_precision_loss)] // a display value
+fn progress_line(bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { bytes as f64 / secs } else { 0.0 };
+    let whole = elapsed.as_secs();
+    format!(
+        "{} received  {}/s  {}:{:02}",
+        human(bytes as f64),
+        human(rate),
+        whole / 60,
+        whole % 60
+    )
+}
+
+/// Bytes with a binary unit: `512 B`, `1.5 KiB`, `12.3 MiB`, `1.02 GiB`.
+fn human(bytes: f64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024.0 {
+        return format!("{bytes:.0} B");
+    }
+    let mut value = bytes / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let decimals = if value < 10.0 { 2 } else { 1 };
+    format!("{value:.decimals$} {}", UNITS[unit])
 }
 
 fn endpoint(
@@ -196,4 +445,58 @@ fn key(args: &SendArgs, cipher: Cipher, config: Option<&Config>) -> anyhow::Resu
         stored.key(),
         stored.iv(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_text() {
+        assert_eq!(human(0.0), "0 B");
+        assert_eq!(human(1023.0), "1023 B");
+        assert_eq!(human(1536.0), "1.50 KiB");
+        assert_eq!(human(12.34 * 1024.0 * 1024.0), "12.3 MiB");
+        assert_eq!(human(3.0 * 1024.0 * 1024.0 * 1024.0), "3.00 GiB");
+        assert_eq!(
+            progress_line(10 << 20, Duration::from_secs(65)),
+            "10.0 MiB received  157.5 KiB/s  1:05"
+        );
+    }
+
+    #[test]
+    fn refusals_are_recognised_only_for_file_commands() {
+        assert!(is_file_command("getfile a.pcap"));
+        assert!(is_file_command("getfile_zip a.pcap 0 1"));
+        assert!(!is_file_command("file_exists a.pcap"));
+        assert!(!is_file_command("listcalls"));
+        assert!(is_refusal(b"access denied"));
+        assert!(is_refusal(b"error: cannot open file x"));
+        assert!(!is_refusal(b"access denied and more"));
+    }
+
+    #[test]
+    fn output_holds_back_the_head_then_streams() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out");
+        let mut out = Output::new(Target::File(&path, None), None);
+        out.write_all(b"access denied").expect("write");
+        assert!(out.refusal().is_some());
+        assert!(
+            !path.exists(),
+            "nothing is created before the reply is known"
+        );
+        drop(out);
+        let mut out = Output::new(Target::File(&path, None), None);
+        let body = vec![7u8; 10_000];
+        out.write_all(&body).expect("write");
+        assert!(out.refusal().is_none());
+        out.finish().expect("finish");
+        assert_eq!(std::fs::read(&path).expect("read"), body);
+        let empty = dir.path().join("empty");
+        Output::new(Target::File(&empty, None), None)
+            .finish()
+            .expect("finish");
+        assert_eq!(std::fs::read(&empty).expect("read"), b"");
+    }
 }

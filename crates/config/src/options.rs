@@ -59,6 +59,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "interface",
     "sipport",
     "spooldir",
+    "spooldir_rtp",
+    "spooldir_graph",
+    "spooldir_audio",
+    "spooldir_2",
     "sqldriver",
     "sqlitedb",
     "mysqlhost",
@@ -97,6 +101,14 @@ pub struct Config {
     pub sip_ports: PortSet,
     /// `spooldir`: root of the spool directory.
     pub spooldir: PathBuf,
+    /// `spooldir_rtp`: separate directory for RTP pcaps; `None` = inside `spooldir`.
+    pub spooldir_rtp: Option<PathBuf>,
+    /// `spooldir_graph`: separate directory for graph files; `None` = inside `spooldir`.
+    pub spooldir_graph: Option<PathBuf>,
+    /// `spooldir_audio`: separate directory for audio files; `None` = inside `spooldir`.
+    pub spooldir_audio: Option<PathBuf>,
+    /// `spooldir_2`: the secondary spool (spool index 1 of file requests); `None` = not set.
+    pub spooldir_2: Option<PathBuf>,
     /// `sqldriver`, `sqlitedb`, `mysql*`: where CDRs and registrations are stored.
     pub database: Database,
 }
@@ -117,6 +129,10 @@ impl Default for Config {
             interfaces: Vec::new(),
             sip_ports: PortSet::single(DEFAULT_SIP_PORT),
             spooldir: PathBuf::from(DEFAULT_SPOOLDIR),
+            spooldir_rtp: None,
+            spooldir_graph: None,
+            spooldir_audio: None,
+            spooldir_2: None,
             database: Database::default(),
         }
     }
@@ -330,6 +346,16 @@ impl Collected {
         if let Some((k, s)) = get("spooldir") {
             c.spooldir = typed(k, s, values::parse_path)?;
         }
+        for (key, field) in [
+            ("spooldir_rtp", &mut c.spooldir_rtp),
+            ("spooldir_graph", &mut c.spooldir_graph),
+            ("spooldir_audio", &mut c.spooldir_audio),
+            ("spooldir_2", &mut c.spooldir_2),
+        ] {
+            if let Some((k, s)) = get(key) {
+                *field = typed(k, s, values::parse_optional_path)?;
+            }
+        }
         if let Some(list) = self.multi.get("interface") {
             c.interfaces = list
                 .iter()
@@ -493,6 +519,15 @@ mod tests {
         assert!(c.interfaces.is_empty());
         assert_eq!(c.sip_ports.to_reference_list(), "5060,");
         assert_eq!(c.spooldir, PathBuf::from("/var/spool/voipmonitor"));
+        assert_eq!(
+            (
+                &c.spooldir_rtp,
+                &c.spooldir_graph,
+                &c.spooldir_audio,
+                &c.spooldir_2
+            ),
+            (&None, &None, &None, &None)
+        );
         assert_eq!(
             c.database,
             Database::Sqlite {

@@ -149,6 +149,11 @@ pub(crate) fn parse_path(value: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(value))
 }
 
+/// An optional directory (`spooldir_rtp`, `spooldir_2`, …): empty = not set.
+pub(crate) fn parse_optional_path(value: &str) -> Result<Option<PathBuf>, String> {
+    Ok((!value.is_empty()).then(|| PathBuf::from(value)))
+}
+
 /// `managersocket`: empty = no socket; at most [`MAX_UNIX_SOCKET_PATH_BYTES`] bytes.
 pub(crate) fn parse_socket_path(value: &str) -> Result<Option<PathBuf>, String> {
     if value.is_empty() {
@@ -288,6 +293,8 @@ mod tests {
     fn paths() {
         assert_eq!(parse_path("/x"), Ok(PathBuf::from("/x")));
         assert!(parse_path("").is_err());
+        assert_eq!(parse_optional_path(""), Ok(None));
+        assert_eq!(parse_optional_path("/r"), Ok(Some(PathBuf::from("/r"))));
         assert_eq!(parse_socket_path(""), Ok(None));
         assert_eq!(
             parse_socket_path("/tmp/s"),

@@ -397,6 +397,24 @@ fn spooldir() {
     assert!(error("spooldir =\n").starts_with("/etc/x.conf:1: spooldir: "));
 }
 
+#[test]
+fn per_type_and_secondary_spool_dirs() {
+    let c = load(
+        "spooldir_rtp = /data/rtp\nspooldir_graph = /data/graph\nspooldir_audio = /data/audio\n\
+         spooldir_2 = /cold/spool\n",
+    )
+    .config;
+    assert_eq!(c.spooldir_rtp, Some(PathBuf::from("/data/rtp")));
+    assert_eq!(c.spooldir_graph, Some(PathBuf::from("/data/graph")));
+    assert_eq!(c.spooldir_audio, Some(PathBuf::from("/data/audio")));
+    assert_eq!(c.spooldir_2, Some(PathBuf::from("/cold/spool")));
+    assert_eq!(c.spooldir, PathBuf::from("/var/spool/voipmonitor"));
+    // Empty means "not set", as in the reference (the main spool is used).
+    let l = load("spooldir_rtp =\nspooldir_2 =\n");
+    assert_eq!((l.config.spooldir_rtp, l.config.spooldir_2), (None, None));
+    assert!(l.warnings.is_empty() && l.unimplemented.is_empty());
+}
+
 // ---- database -----------------------------------------------------------------------------
 
 #[test]

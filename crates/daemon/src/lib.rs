@@ -203,7 +203,10 @@ pub async fn run(
 
 /// Where and what the spool saves, from the configuration.
 fn spool_config(config: &Config) -> SpoolConfig {
-    SpoolConfig::new(&config.spooldir)
+    SpoolConfig {
+        rtp_root: config.spooldir_rtp.clone(),
+        ..SpoolConfig::new(&config.spooldir)
+    }
 }
 
 /// Flushes, fsyncs and closes every open call file and logs what the spool wrote.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use voipsensor_calls::{CallTable, Counters};
 use voipsensor_config::Config;
 use voipsensor_manager_proto::dispatch::{InterfaceStats, SensorState};
+use voipsensor_manager_proto::files::SpoolDirs;
 use voipsensor_manager_proto::json::Row;
 use voipsensor_manager_proto::listcalls::Summary;
 use voipsensor_manager_proto::sniffer_stat::{
@@ -28,6 +29,8 @@ pub struct Sensor {
     rates: Mutex<RateWindow>,
     /// Per-interface counters when capturing live.
     live: Option<Arc<Vec<Arc<crate::live::LiveCounters>>>>,
+    /// The directories the manager's file commands serve from.
+    spool: SpoolDirs,
 }
 
 impl Sensor {
@@ -47,6 +50,7 @@ impl Sensor {
             stats,
             rates: Mutex::new(RateWindow::new(Instant::now())),
             live: None,
+            spool: spool_dirs(config),
         }
     }
 
@@ -70,6 +74,17 @@ impl Sensor {
 
     fn table(&self) -> MutexGuard<'_, CallTable> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The spool directories of `config`, for the manager's file commands.
+pub(crate) fn spool_dirs(config: &Config) -> SpoolDirs {
+    SpoolDirs {
+        main: config.spooldir.clone(),
+        rtp: config.spooldir_rtp.clone(),
+        graph: config.spooldir_graph.clone(),
+        audio: config.spooldir_audio.clone(),
+        secondary: config.spooldir_2.clone(),
     }
 }
 
@@ -149,6 +164,10 @@ impl SensorState for Sensor {
 
     fn sip_ports(&self) -> String {
         self.sip_ports.clone()
+    }
+
+    fn spool_dirs(&self) -> Option<SpoolDirs> {
+        Some(self.spool.clone())
     }
 
     fn capture_stats(&self) -> Option<Vec<InterfaceStats>> {

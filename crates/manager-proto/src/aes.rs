@@ -368,6 +368,118 @@ impl StreamEncryptor {
     }
 }
 
+enum CbcDec {
+    A128(cbc::Decryptor<aes::Aes128>),
+    A192(cbc::Decryptor<aes::Aes192>),
+    A256(cbc::Decryptor<aes::Aes256>),
+}
+
+impl CbcDec {
+    fn new(cipher: Cipher, key: &KeyMaterial) -> Option<Self> {
+        let k = key.key_for(cipher)?;
+        let iv = key.iv();
+        Some(match cipher {
+            Cipher::Aes128Cbc => Self::A128(cbc::Decryptor::new_from_slices(k, iv).ok()?),
+            Cipher::Aes192Cbc => Self::A192(cbc::Decryptor::new_from_slices(k, iv).ok()?),
+            Cipher::Aes256Cbc => Self::A256(cbc::Decryptor::new_from_slices(k, iv).ok()?),
+        })
+    }
+
+    fn block(&mut self, block: &mut [u8; BLOCK]) {
+        let b = GenericArray::from_mut_slice(block);
+        match self {
+            Self::A128(d) => d.decrypt_block_mut(b),
+            Self::A192(d) => d.decrypt_block_mut(b),
+            Self::A256(d) => d.decrypt_block_mut(b),
+        }
+    }
+}
+
+/// Decrypts an encrypted reply body (the bytes after `aes:`) piece by piece, so a client can
+/// write a large reply out as it arrives. The last block is held back until [`Self::finish`],
+/// which checks and removes the padding.
+pub struct StreamDecryptor {
+    dec: CbcDec,
+    pending: Zeroizing<Vec<u8>>,
+    seen: bool,
+}
+
+impl std::fmt::Debug for StreamDecryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamDecryptor")
+    }
+}
+
+impl StreamDecryptor {
+    /// A new stream; `None` when the key is too short for `cipher`.
+    pub fn new(cipher: Cipher, key: &KeyMaterial) -> Option<Self> {
+        Some(Self {
+            dec: CbcDec::new(cipher, key)?,
+            pending: Zeroizing::new(Vec::with_capacity(2 * BLOCK)),
+            seen: false,
+        })
+    }
+
+    /// Decrypts `data`, appending the plaintext of every block except the last one seen so
+    /// far to `out`.
+    pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+        self.seen |= !data.is_empty();
+        // Complete the pending partial block first.
+        if !self.pending.is_empty() && self.pending.len() < BLOCK {
+            let take = (BLOCK - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        if data.is_empty() {
+            return;
+        }
+        // `pending` now holds 0 or 16 bytes; it is followed by more data, so it is not last.
+        if self.pending.len() == BLOCK {
+            let mut block = [0u8; BLOCK];
+            block.copy_from_slice(&self.pending);
+            self.dec.block(&mut block);
+            out.extend_from_slice(&block);
+            self.pending.clear();
+        }
+        // Keep the last block (full or not) of `data`.
+        let keep = match data.len() % BLOCK {
+            0 => BLOCK,
+            r => r,
+        };
+        let (body, tail) = data.split_at(data.len() - keep);
+        out.reserve(body.len());
+        for chunk in body.chunks_exact(BLOCK) {
+            let mut block = [0u8; BLOCK];
+            block.copy_from_slice(chunk);
+            self.dec.block(&mut block);
+            out.extend_from_slice(&block);
+        }
+        self.pending.extend_from_slice(tail);
+    }
+
+    /// Decrypts the last block and removes its PKCS#7 padding. Fails when the body was not a
+    /// positive whole number of blocks or the padding is wrong (almost always a wrong key).
+    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), ReplyError> {
+        if !self.seen || self.pending.len() != BLOCK {
+            return Err(ReplyError::WrongKey);
+        }
+        let mut block = [0u8; BLOCK];
+        block.copy_from_slice(&self.pending);
+        self.dec.block(&mut block);
+        let pad = usize::from(block[BLOCK - 1]);
+        let valid = (1..=BLOCK).contains(&pad)
+            && block[BLOCK - pad..].iter().all(|&b| usize::from(b) == pad);
+        let result = if valid {
+            out.extend_from_slice(&block[..BLOCK - pad]);
+            Ok(())
+        } else {
+            Err(ReplyError::WrongKey)
+        };
+        block.zeroize();
+        result
+    }
+}
+
 /// Encrypts a whole message (CBC, PKCS#7); `None` when the key is too short for `cipher`.
 pub fn encrypt(cipher: Cipher, key: &KeyMaterial, plaintext: &[u8]) -> Option<Vec<u8>> {
     let mut enc = StreamEncryptor::new(cipher, key)?;
@@ -549,6 +661,36 @@ mod tests {
             .expect("fits")
             .finish(&mut out);
         assert_eq!(out.len(), 16, "an empty body still gets one padding block");
+    }
+
+    #[test]
+    fn stream_decryption_equals_whole_message_for_any_split() {
+        let key = key();
+        for len in [0usize, 1, 15, 16, 17, 1000] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let ct = encrypt(Cipher::Aes256Cbc, &key, &body).expect("fits");
+            for split in [1usize, 3, 15, 16, 17, 100, 5000] {
+                let mut dec = StreamDecryptor::new(Cipher::Aes256Cbc, &key).expect("fits");
+                let mut out = Vec::new();
+                for piece in ct.chunks(split) {
+                    dec.update(piece, &mut out);
+                    assert!(out.len() + BLOCK <= ct.len(), "the last block is held back");
+                }
+                dec.finish(&mut out).expect("valid");
+                assert_eq!(out, body, "len {len} split {split}");
+            }
+        }
+        let ct = encrypt(Cipher::Aes128Cbc, &key, b"2026.04.0").expect("fits");
+        let other = KeyMaterial::new(&[7u8; 16], &[9u8; 16], Cipher::Aes128Cbc).expect("key");
+        let mut out = Vec::new();
+        let mut dec = StreamDecryptor::new(Cipher::Aes128Cbc, &other).expect("fits");
+        dec.update(&ct, &mut out);
+        assert_eq!(dec.finish(&mut out), Err(ReplyError::WrongKey));
+        for bad in [&ct[..15], &[][..], &ct[..0]] {
+            let mut dec = StreamDecryptor::new(Cipher::Aes128Cbc, &key).expect("fits");
+            dec.update(bad, &mut out);
+            assert_eq!(dec.finish(&mut out), Err(ReplyError::WrongKey));
+        }
     }
 
     #[test]

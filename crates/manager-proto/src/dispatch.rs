@@ -1,5 +1,6 @@
 //! From a command line to a reply: access rules (spec §2.6) and the pure command handlers.
 
+use crate::files::{self, FileRequest, SpoolDirs};
 use crate::json::Row;
 use crate::registry::{AesPolicy, Command, Found};
 use crate::sniffer_stat::SnifferStat;
@@ -66,6 +67,11 @@ pub trait SensorState: Send + Sync {
     fn sip_ports(&self) -> String;
     /// Capture counters per interface, `None` when not capturing live (see [`pcap_stat`]).
     fn capture_stats(&self) -> Option<Vec<InterfaceStats>>;
+    /// The spool directories the file commands serve from; `None` (the default) = no spool,
+    /// every file request fails.
+    fn spool_dirs(&self) -> Option<SpoolDirs> {
+        None
+    }
 }
 
 /// Kernel and sensor drop counters of one capture interface.
@@ -127,6 +133,28 @@ pub enum Outcome {
     ManagerFile(ManagerFileRequest),
 }
 
+/// The file request `line` makes, when `found` is a file command (`getfile`, `getfile_zip`,
+/// `file_exists`, `fileexists`); `None` for every other command.
+///
+/// A server that can read the spool carries these out itself (it resolves, opens and streams
+/// files) and calls this before [`execute`]; [`execute`] answers them as a sensor without a
+/// spool would ([`files::reply_without_spool`]).
+pub fn file_request(found: &Found, line: &[u8]) -> Option<FileRequest> {
+    let args = line.get(found.name_end..).unwrap_or_default();
+    Some(match found.entry.command {
+        Command::FileExists => files::parse_exists(args),
+        Command::FileExistsSize => files::parse_size(args),
+        // Reached by the substring rule, `getfile` still honours `getfile_zip` in the line, as
+        // the reference's shared handler does.
+        Command::GetFile => files::parse_get(
+            args,
+            found.by_substring && crate::framing::find(line, b"getfile_zip", 0).is_some(),
+        ),
+        Command::GetFileZip => files::parse_get(args, true),
+        _ => return None,
+    })
+}
+
 /// Runs the command found for `line`.
 pub fn execute(found: &Found, line: &[u8], sensor: &dyn SensorState, keys: KeyState) -> Outcome {
     let args = line.get(found.name_end..).unwrap_or_default();
@@ -136,6 +164,14 @@ pub fn execute(found: &Found, line: &[u8], sensor: &dyn SensorState, keys: KeySt
         Command::ExistsAesKey => yes_no(keys.exists),
         Command::SupportAes => yes_no(keys.supported),
         Command::FailedAesDecrypt => reply(FAILED_AES_DECRYPT),
+        Command::FileExists | Command::FileExistsSize | Command::GetFile | Command::GetFileZip => {
+            Outcome::Reply(
+                file_request(found, line)
+                    .map(|req| files::reply_without_spool(&req))
+                    .unwrap_or_default(),
+            )
+        }
+        Command::GetFileIsZipSupport => reply(files::ZIP_SUPPORTED),
         Command::NeedAes => reply(NEED_AES),
         Command::GetVersion => reply(crate::VERSION.as_bytes()),
         Command::GetBuild => reply(crate::BUILD.as_bytes()),
@@ -265,6 +301,56 @@ mod tests {
         assert_eq!(text(b"totalregisters"), b"0");
         assert_eq!(text(b"sipports"), b"5060,5070-5080,\n");
         assert_eq!(text(b"pcapstat"), b"no PcapQueue mode");
+    }
+
+    fn file_req(line: &[u8]) -> Option<FileRequest> {
+        file_request(&lookup(line).expect("known command"), line)
+    }
+
+    #[test]
+    fn file_commands_become_file_requests() {
+        use crate::files::SpoolType;
+        assert_eq!(text(b"getfile_is_zip_support"), b"OK");
+        assert_eq!(file_req(b"getfile_is_zip_support"), None);
+        assert_eq!(file_req(b"listcalls"), None);
+        assert_eq!(
+            file_req(b"getfile 2024/SIP/a.pcap 1 6"),
+            Some(FileRequest::Get {
+                rel: b"2024/SIP/a.pcap".to_vec(),
+                index: 1,
+                ty: SpoolType::Rtp,
+                zip: false
+            })
+        );
+        for zipped in [&b"getfile_zip a.pcap"[..], b"xgetfile_zip a.pcap"] {
+            assert!(
+                matches!(file_req(zipped), Some(FileRequest::Get { zip: true, .. })),
+                "{}",
+                String::from_utf8_lossy(zipped)
+            );
+        }
+        assert!(matches!(
+            file_req(b"file_exists a|b"),
+            Some(FileRequest::Exists { multi: true, .. })
+        ));
+        assert_eq!(
+            file_req(b"fileexists /x"),
+            Some(FileRequest::Size {
+                path: b"/x".to_vec()
+            })
+        );
+        // Without a spool (a caller that does not intercept them): what such a sensor says.
+        assert!(
+            Empty.spool_dirs().is_none(),
+            "no spool unless the sensor has one"
+        );
+        assert_eq!(text(b"getfile a.pcap"), b"error: cannot open file a.pcap");
+        assert_eq!(
+            zip::gunzip(&text(b"getfile_zip a.pcap")).expect("gzip"),
+            b"error: cannot open file a.pcap"
+        );
+        assert_eq!(text(b"file_exists a|b"), b"not_exists");
+        assert_eq!(text(b"fileexists /x"), b"0");
     }
 
     #[test]

@@ -53,7 +53,14 @@ mod tests {
     #[test]
     fn full_list() {
         let out = String::from_utf8(reply(b"")).expect("utf8");
-        assert!(out.starts_with("List of commands:\n\ngetbuild ... return the build number"));
+        assert!(out.starts_with(
+            "List of commands:\n\nfile_exists ... file exists.\n\nfileexists ... file exists 2.\n\n\
+             getbuild ... return the build number"
+        ));
+        assert!(out.contains(
+            "getfile ... get file.\n\ngetfile_is_zip_support ... check getfile zip support.\n\n\
+             getfile_zip ... get zipped file.\n\ngetverbuild"
+        ));
         assert!(out.contains("listcalls ... lists active calls.\n\n"));
         assert!(
             out.contains("listregisters ... return the list of registers. Possible params:.\n\n")

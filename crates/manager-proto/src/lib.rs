@@ -9,18 +9,24 @@
 //!   sensor through the [`dispatch::SensorState`] trait;
 //! - [`listcalls`], [`listregisters`], [`sniffer_stat`], [`help`]: reply formats, byte-exact
 //!   with the reference sniffer's recorded replies;
-//! - [`json`]: table values and the reference's JSON conventions; [`zip`]: the gzip stage.
+//! - [`json`]: table values and the reference's JSON conventions; [`zip`]: the gzip stage;
+//!   [`output`]: gzip and AES for replies produced piece by piece;
+//! - [`files`]: the file commands' arguments, path confinement rules, spool directory choice,
+//!   replies, and where a pcap still being written may be cut.
 //!
-//! Nothing here reads a clock, a socket or a file: the server passes bytes in and gets bytes out.
+//! Nothing here reads a clock, a socket or a file: the server passes bytes in and gets bytes out
+//! (for the file commands it also resolves, opens and streams the file).
 
 pub mod aes;
 pub mod dispatch;
+pub mod files;
 pub mod filter;
 pub mod framing;
 pub mod help;
 pub mod json;
 pub mod listcalls;
 pub mod listregisters;
+pub mod output;
 pub mod registry;
 pub mod sniffer_stat;
 pub mod zip;

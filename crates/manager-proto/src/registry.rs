@@ -7,6 +7,16 @@ pub enum Command {
     ExistsAesKey,
     /// `failed_aes_decrypt`: `failed aes decrypt!\n`.
     FailedAesDecrypt,
+    /// `file_exists NAME[|NAME…] [SPOOL_INDEX [TYPE]]`: sizes of spool files.
+    FileExists,
+    /// `fileexists PATH`: size of a spool file as a signed 32-bit number.
+    FileExistsSize,
+    /// `getfile REL [SPOOL_INDEX [TYPE]]`: a spool file.
+    GetFile,
+    /// `getfile_is_zip_support`: `OK`.
+    GetFileIsZipSupport,
+    /// `getfile_zip REL [SPOOL_INDEX [TYPE]]`: a spool file, gzipped.
+    GetFileZip,
     /// `getbuild`.
     GetBuild,
     /// `getverbuild`: `VERSION (BUILD)`.
@@ -75,11 +85,31 @@ use AesPolicy::{Exempt, Protected};
 pub static COMMANDS: &[Entry] = &[
     entry("exists_aes_key", Command::ExistsAesKey, Exempt, ""),
     entry("failed_aes_decrypt", Command::FailedAesDecrypt, Exempt, ""),
+    entry("file_exists", Command::FileExists, Protected, "file exists"),
+    entry(
+        "fileexists",
+        Command::FileExistsSize,
+        Protected,
+        "file exists 2",
+    ),
     entry(
         "getbuild",
         Command::GetBuild,
         Exempt,
         "return the build number of the sniffer",
+    ),
+    entry("getfile", Command::GetFile, Protected, "get file"),
+    entry(
+        "getfile_is_zip_support",
+        Command::GetFileIsZipSupport,
+        Protected,
+        "check getfile zip support",
+    ),
+    entry(
+        "getfile_zip",
+        Command::GetFileZip,
+        Protected,
+        "get zipped file",
     ),
     entry(
         "getverbuild",
@@ -230,6 +260,22 @@ mod tests {
             lookup(b"xlistcalls").map(|f| f.entry.command),
             Some(Command::ListCalls)
         );
+    }
+
+    #[test]
+    fn file_commands_are_protected_and_distinct() {
+        for (line, command) in [
+            (&b"getfile a.pcap"[..], Command::GetFile),
+            (b"getfile_zip a.pcap", Command::GetFileZip),
+            (b"getfile_is_zip_support", Command::GetFileIsZipSupport),
+            (b"file_exists a|b", Command::FileExists),
+            (b"fileexists /x", Command::FileExistsSize),
+        ] {
+            let f = lookup(line).expect("found");
+            assert_eq!(f.entry.command, command);
+            assert!(!f.by_substring);
+            assert_eq!(f.entry.aes, Protected, "spec §2.6: flag 0");
+        }
     }
 
     #[test]

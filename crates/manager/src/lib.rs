@@ -6,6 +6,7 @@
 //! speak raw bytes to it.
 
 pub mod client;
+mod files;
 pub mod keys;
 pub mod server;
 pub mod unix_socket;

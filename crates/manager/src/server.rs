@@ -1,6 +1,7 @@
 //! The manager API server: accept loops, per-connection request handling, limits,
 //! runtime sockets (`manager_file`) and graceful shutdown.
 
+use crate::files::{self, FileBody, Prepared};
 use crate::keys::{FailureLimiter, KeyProvider};
 use crate::unix_socket::{SocketFile, temp_path};
 use std::io;
@@ -21,9 +22,11 @@ use voipsensor_manager_proto::dispatch::{
     self, Access, COMMAND_NOT_FOUND, FAILED_AES_DECRYPT, KeyState, ManagerFileRequest, NEED_AES,
     Outcome, SensorState, Transport,
 };
+use voipsensor_manager_proto::files::FileRequest;
 use voipsensor_manager_proto::framing::{
     self, IDLE_COMPLETION, Progress, READ_CHUNK, RequestAssembler,
 };
+use voipsensor_manager_proto::output::ReplyEncoder;
 use voipsensor_manager_proto::registry;
 use voipsensor_manager_proto::registry::Command;
 
@@ -85,6 +88,8 @@ pub const REQUEST_TIMEOUT: &[u8] = b"error: request timeout\n";
 const MAX_DRAIN_BYTES: usize = 16 << 20;
 /// Size of the pieces a reply is written in (each piece has its own write timeout).
 const WRITE_PIECE: usize = 64 << 10;
+/// Pieces of a streamed file read ahead of the socket (memory per download: this many pieces).
+const FILE_PIPELINE: usize = 4;
 
 /// The manager API server.
 #[derive(Clone)]
@@ -281,7 +286,7 @@ async fn serve<S>(
     let Some(_permit) = permit else {
         debug!("connection refused: all slots taken");
         let refusal = Reply::plain(TOO_MANY_CONNECTIONS);
-        finish(&mut stream, &refusal, limits, Duration::from_millis(200)).await;
+        finish(&mut stream, refusal, limits, Duration::from_millis(200)).await;
         return;
     };
     let reply = match read_request(&mut stream, limits, &inner.shutdown).await {
@@ -296,7 +301,7 @@ async fn serve<S>(
             Reply::plain(REQUEST_TIMEOUT)
         }
     };
-    finish(&mut stream, &reply, limits, limits.linger).await;
+    finish(&mut stream, reply, limits, limits.linger).await;
 }
 
 /// Reads one request by the rules of spec §1.5, within the request deadline and size cap.
@@ -353,22 +358,28 @@ async fn read_request<S: AsyncRead + Unpin>(
     }
 }
 
+/// What a reply carries: bytes built in memory, or a file streamed from disk.
+enum Body {
+    Bytes(Vec<u8>),
+    File(FileBody),
+}
+
 /// A reply body and, for encrypted requests, how to encrypt it.
 struct Reply {
-    body: Vec<u8>,
+    body: Body,
     encrypt: Option<(Cipher, Arc<KeyMaterial>)>,
 }
 
 impl Reply {
     fn plain(body: &[u8]) -> Self {
         Self {
-            body: body.to_vec(),
+            body: Body::Bytes(body.to_vec()),
             encrypt: None,
         }
     }
 
     /// Encrypted with `cipher`, or AES-128 when the key is too short for it.
-    fn encrypted(body: Vec<u8>, cipher: Cipher, key: Arc<KeyMaterial>) -> Self {
+    fn encrypted(body: Body, cipher: Cipher, key: Arc<KeyMaterial>) -> Self {
         let cipher = if key.supports(cipher) {
             cipher
         } else {
@@ -384,41 +395,20 @@ impl Reply {
 /// Writes the reply (encrypted as one CBC stream behind `aes:` when asked, piece by piece),
 /// half-closes, then drains unread input for up to `linger` so that closing does not reset
 /// the connection while the client still reads the reply.
-async fn finish<S>(stream: &mut S, reply: &Reply, limits: &Limits, linger: Duration)
+async fn finish<S>(stream: &mut S, reply: Reply, limits: &Limits, linger: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut encryptor = match &reply.encrypt {
-        // A handler that wrote nothing gives an empty reply, without the prefix (spec §2.5).
-        Some((cipher, key)) if !reply.body.is_empty() => StreamEncryptor::new(*cipher, key),
-        _ => None,
+    let encryptor = reply
+        .encrypt
+        .as_ref()
+        .and_then(|(cipher, key)| StreamEncryptor::new(*cipher, key));
+    let written = match reply.body {
+        Body::Bytes(bytes) => write_bytes(stream, &bytes, encryptor, limits).await,
+        Body::File(file) => write_file(stream, file, encryptor, limits).await,
     };
-    let mut piece_buf = Vec::with_capacity(if encryptor.is_some() {
-        WRITE_PIECE + 32
-    } else {
-        0
-    });
-    if encryptor.is_some() {
-        piece_buf.extend_from_slice(aes::REPLY_PREFIX);
-    }
-    let mut pieces = reply.body.chunks(WRITE_PIECE).peekable();
-    while let Some(piece) = pieces.next() {
-        let bytes = match encryptor.as_mut() {
-            Some(enc) => {
-                enc.update(piece, &mut piece_buf);
-                if pieces.peek().is_none()
-                    && let Some(enc) = encryptor.take()
-                {
-                    enc.finish(&mut piece_buf);
-                }
-                &piece_buf[..]
-            }
-            None => piece,
-        };
-        if !write_piece(stream, bytes, limits).await {
-            return;
-        }
-        piece_buf.clear();
+    if !written {
+        return;
     }
     if timeout(limits.write_timeout, stream.shutdown())
         .await
@@ -434,6 +424,62 @@ where
             Ok(Ok(n)) if n > 0 => drained += n,
             _ => break,
         }
+    }
+}
+
+/// Writes an in-memory reply; false when the client is gone or stalled. A handler that wrote
+/// nothing gives an empty reply, without the `aes:` prefix (spec §2.5).
+async fn write_bytes<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    body: &[u8],
+    encryptor: Option<StreamEncryptor>,
+    limits: &Limits,
+) -> bool {
+    let mut encoder = ReplyEncoder::new(false, encryptor);
+    let mut out = Vec::with_capacity(body.len().min(WRITE_PIECE) + 32);
+    for piece in body.chunks(WRITE_PIECE) {
+        encoder.push(piece, &mut out);
+        if out.len() >= WRITE_PIECE {
+            if !write_piece(stream, &out, limits).await {
+                return false;
+            }
+            out.clear();
+        }
+    }
+    encoder.finish(&mut out);
+    out.is_empty() || write_piece(stream, &out, limits).await
+}
+
+/// Streams a file: a blocking task reads, gzips and encrypts it in pieces, at most
+/// [`FILE_PIPELINE`] pieces ahead of the socket, so memory stays constant for any file size
+/// and the CPU work stays off the async threads. False when the client is gone or stalled, or
+/// the file could not be read to the end (the reply is then cut short, and not finished).
+async fn write_file<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    body: FileBody,
+    encryptor: Option<StreamEncryptor>,
+    limits: &Limits,
+) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(FILE_PIPELINE);
+    let producer = tokio::task::spawn_blocking(move || {
+        let encoder = ReplyEncoder::new(body.zip(), encryptor);
+        files::stream(body, encoder, WRITE_PIECE, |piece| {
+            tx.blocking_send(piece).is_ok()
+        })
+    });
+    while let Some(piece) = rx.recv().await {
+        if !write_piece(stream, &piece, limits).await {
+            // Dropping the receiver stops the reader at its next piece.
+            return false;
+        }
+    }
+    match producer.await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(error = %e, "reading a file for getfile failed; reply cut short");
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -476,7 +522,10 @@ impl Inner {
             key_exists: self.keys.encryption_required(),
             unencrypted_allowed: self.settings.unencrypted_allowed,
         };
-        Reply::plain(&self.run_line(line, access).await)
+        Reply {
+            body: self.run_line(line, access).await,
+            encrypt: None,
+        }
     }
 
     /// An encrypted request: decrypt (re-reading the key once if that fails), run, encrypt.
@@ -513,13 +562,17 @@ impl Inner {
                         let delay = self.failures.record(peer, std::time::Instant::now());
                         debug!(?delay, "encrypted request could not be decrypted");
                         tokio::time::sleep(delay).await;
-                        return Reply::encrypted(FAILED_AES_DECRYPT.to_vec(), cipher, fresh);
+                        return Reply::encrypted(
+                            Body::Bytes(FAILED_AES_DECRYPT.to_vec()),
+                            cipher,
+                            fresh,
+                        );
                     }
                 }
             }
         };
         let Some(line) = framing::command_line(&text) else {
-            return Reply::encrypted(Vec::new(), cipher, key);
+            return Reply::encrypted(Body::Bytes(Vec::new()), cipher, key);
         };
         let access = Access {
             transport,
@@ -532,10 +585,10 @@ impl Inner {
     }
 
     /// Looks the command up, applies the access rule and runs it.
-    async fn run_line(self: &Arc<Self>, line: &[u8], access: Access) -> Vec<u8> {
+    async fn run_line(self: &Arc<Self>, line: &[u8], access: Access) -> Body {
         let Some(found) = registry::lookup(line) else {
             debug!(bytes = line.len(), "command not found");
-            return COMMAND_NOT_FOUND.to_vec();
+            return Body::Bytes(COMMAND_NOT_FOUND.to_vec());
         };
         if found.by_substring {
             warn!(
@@ -546,7 +599,10 @@ impl Inner {
             debug!(command = found.entry.name, transport = ?access.transport, encrypted = access.encrypted, "request");
         }
         if !access.permits(found.entry.aes) {
-            return NEED_AES.to_vec();
+            return Body::Bytes(NEED_AES.to_vec());
+        }
+        if let Some(req) = dispatch::file_request(&found, line) {
+            return self.file_request(req).await;
         }
         let keys = KeyState {
             supported: self.keys.encryption_required() || self.keys.current().is_some(),
@@ -557,8 +613,21 @@ impl Inner {
             },
         };
         match dispatch::execute(&found, line, self.sensor.as_ref(), keys) {
-            Outcome::Reply(bytes) => bytes,
-            Outcome::ManagerFile(req) => self.manager_file(req).await.into_bytes(),
+            Outcome::Reply(bytes) => Body::Bytes(bytes),
+            Outcome::ManagerFile(req) => Body::Bytes(self.manager_file(req).await.into_bytes()),
+        }
+    }
+
+    /// Finds (and for `getfile`, opens) a spool file on a blocking thread: the spool may sit
+    /// on slow storage.
+    async fn file_request(self: &Arc<Self>, req: FileRequest) -> Body {
+        let dirs = self.sensor.spool_dirs();
+        let prepared =
+            tokio::task::spawn_blocking(move || files::prepare(dirs.as_ref(), &req)).await;
+        match prepared {
+            Ok(Prepared::File(file)) => Body::File(file),
+            Ok(Prepared::Text(text)) => Body::Bytes(text),
+            Err(_) => Body::Bytes(Vec::new()),
         }
     }
 

@@ -63,6 +63,16 @@ pub const IMPLEMENTED: &[&str] = &[
     "spooldir_graph",
     "spooldir_audio",
     "spooldir_2",
+    "savesip",
+    "savertp",
+    "savertcp",
+    "convertchar",
+    "maxpoolsize",
+    "maxpooldays",
+    "maxpoolsipsize",
+    "maxpoolsipdays",
+    "maxpoolrtpsize",
+    "maxpoolrtpdays",
     "sqldriver",
     "sqlitedb",
     "mysqlhost",
@@ -109,8 +119,47 @@ pub struct Config {
     pub spooldir_audio: Option<PathBuf>,
     /// `spooldir_2`: the secondary spool (spool index 1 of file requests); `None` = not set.
     pub spooldir_2: Option<PathBuf>,
+    /// `savesip`: write each call's SIP pcap (default yes, as VoIPmonitor's sample config).
+    pub save_sip: bool,
+    /// `savertp`: write each call's RTP pcap: `yes` (default), `header`, `no`.
+    pub save_rtp: SaveRtp,
+    /// `savertcp`: RTCP into the RTP pcap (default yes).
+    pub save_rtcp: bool,
+    /// `convertchar`: extra characters replaced by `_` in file names.
+    pub convert_chars: String,
+    /// `maxpoolsize`, `maxpooldays` and the SIP/RTP variants: spool cleaning limits in MB and
+    /// days; `None` (0 in the file, the default) = no limit.
+    pub spool_limits: SpoolLimits,
     /// `sqldriver`, `sqlitedb`, `mysql*`: where CDRs and registrations are stored.
     pub database: Database,
+}
+
+/// `savertp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveRtp {
+    /// `no`.
+    No,
+    /// `yes`: whole packets.
+    Yes,
+    /// `header` (or `h`): packets cut after the RTP header.
+    Header,
+}
+
+/// Spool cleaning limits (MB and days); `None` = no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpoolLimits {
+    /// `maxpoolsize` (MB).
+    pub max_mb: Option<u64>,
+    /// `maxpooldays`.
+    pub max_days: Option<u64>,
+    /// `maxpoolsipsize` (MB).
+    pub max_sip_mb: Option<u64>,
+    /// `maxpoolsipdays`.
+    pub max_sip_days: Option<u64>,
+    /// `maxpoolrtpsize` (MB).
+    pub max_rtp_mb: Option<u64>,
+    /// `maxpoolrtpdays`.
+    pub max_rtp_days: Option<u64>,
 }
 
 impl Default for Config {
@@ -133,6 +182,11 @@ impl Default for Config {
             spooldir_graph: None,
             spooldir_audio: None,
             spooldir_2: None,
+            save_sip: true,
+            save_rtp: SaveRtp::Yes,
+            save_rtcp: true,
+            convert_chars: String::new(),
+            spool_limits: SpoolLimits::default(),
             database: Database::default(),
         }
     }
@@ -354,6 +408,38 @@ impl Collected {
         ] {
             if let Some((k, s)) = get(key) {
                 *field = typed(k, s, values::parse_optional_path)?;
+            }
+        }
+        if let Some((k, s)) = get("savesip") {
+            c.save_sip = boolean(k, s, &mut warnings);
+        }
+        if let Some((k, s)) = get("savertp") {
+            c.save_rtp = if s.value.trim().starts_with(['h', 'H']) {
+                SaveRtp::Header
+            } else if boolean(k, s, &mut warnings) {
+                SaveRtp::Yes
+            } else {
+                SaveRtp::No
+            };
+        }
+        if let Some((k, s)) = get("savertcp") {
+            c.save_rtcp = boolean(k, s, &mut warnings);
+        }
+        if let Some((_, s)) = get("convertchar") {
+            c.convert_chars = s.value.trim().to_owned();
+        }
+        let l = &mut c.spool_limits;
+        for (key, field) in [
+            ("maxpoolsize", &mut l.max_mb),
+            ("maxpooldays", &mut l.max_days),
+            ("maxpoolsipsize", &mut l.max_sip_mb),
+            ("maxpoolsipdays", &mut l.max_sip_days),
+            ("maxpoolrtpsize", &mut l.max_rtp_mb),
+            ("maxpoolrtpdays", &mut l.max_rtp_days),
+        ] {
+            if let Some((k, s)) = get(key) {
+                let n = typed(k, s, |v| values::parse_count(v, 0))?;
+                *field = (n > 0).then_some(n as u64);
             }
         }
         if let Some(list) = self.multi.get("interface") {

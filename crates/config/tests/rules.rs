@@ -187,11 +187,11 @@ fn boolean_true_is_no_with_a_warning() {
 
 #[test]
 fn recognised_but_unimplemented_keys_are_collected_not_warned() {
-    let l = load("savesip = yes\ncdr_partition = yes\nsavesip = no\nSIP-REGISTER = yes\n");
+    let l = load("savegraph = yes\ncdr_partition = yes\nsavegraph = no\nSIP-REGISTER = yes\n");
     assert!(l.warnings.is_empty(), "{:?}", warnings(&l));
     assert_eq!(
         l.unimplemented,
-        vec!["cdr_partition", "savesip", "sip-register"]
+        vec!["cdr_partition", "savegraph", "sip-register"]
     );
 }
 
@@ -545,8 +545,8 @@ fn override_of_unknown_or_unimplemented_option() {
         msg.starts_with("command line --nosuchoption: unknown option"),
         "{msg}"
     );
-    let l = load_with("", &[flag("savesip", "yes")]);
-    assert_eq!(l.unimplemented, vec!["savesip"]);
+    let l = load_with("", &[flag("savegraph", "yes")]);
+    assert_eq!(l.unimplemented, vec!["savegraph"]);
 }
 
 #[test]
@@ -572,4 +572,32 @@ fn secret_redaction() {
     let l = load("mysqlhost = h\nmysqlpassword = topsecret\n");
     assert!(!format!("{l:?}").contains("topsecret"));
     assert!(!format!("{l:#?}").contains("topsecret"));
+}
+
+#[test]
+fn spool_saving_and_cleaning_options() {
+    let c = load("").config;
+    assert!(
+        c.save_sip && c.save_rtcp,
+        "VoIPmonitor's sample config saves SIP, RTP, RTCP"
+    );
+    assert_eq!(c.save_rtp, voipsensor_config::SaveRtp::Yes);
+    assert_eq!(c.spool_limits, voipsensor_config::SpoolLimits::default());
+    let c = load(
+        "savesip = no\nsavertp = header\nsavertcp = no\nconvertchar = :\nmaxpoolsize = 102400\nmaxpooldays = 0\nmaxpoolrtpdays = 7\n",
+    )
+    .config;
+    assert!(!c.save_sip && !c.save_rtcp);
+    assert_eq!(c.save_rtp, voipsensor_config::SaveRtp::Header);
+    assert_eq!(c.convert_chars, ":");
+    assert_eq!(c.spool_limits.max_mb, Some(102_400));
+    assert_eq!(c.spool_limits.max_days, None, "0 = no limit");
+    assert_eq!(c.spool_limits.max_rtp_days, Some(7));
+    assert_eq!(
+        load("savertp = no\n").config.save_rtp,
+        voipsensor_config::SaveRtp::No
+    );
+    let e = parse_str("maxpoolsize = lots\n", Path::new(ORIGIN), &[]).err();
+    let msg = e.map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains(":1") && msg.contains("maxpoolsize"), "{msg}");
 }

@@ -26,7 +26,7 @@ use voipsensor_keystore::{SensorRecord, Store, StoreError};
 use voipsensor_manager::{
     BindError, CancellationToken, KeyProvider, Limits, Listeners, Server, Settings, SocketFile,
 };
-use voipsensor_spool::{Spool, SpoolConfig};
+use voipsensor_spool::{CleanLimits, SaveRtp, Spool, SpoolConfig};
 
 /// Why the sensor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +151,12 @@ pub async fn run(
     let clock = Arc::new(PacketClock::default());
     let stats = Arc::new(PathStats::default());
     let spool = Arc::new(std::sync::Mutex::new(Spool::new(spool_config(&config))));
+    let clean = clean_limits(&config);
+    if clean.any() {
+        let mut roots = vec![config.spooldir.clone()];
+        roots.extend(config.spooldir_rtp.clone());
+        tokio::spawn(clean_spool(spool.clone(), roots, clean, shutdown.clone()));
+    }
     let replay_task = if options.replay.files.is_empty() {
         None
     } else {
@@ -205,7 +211,73 @@ pub async fn run(
 fn spool_config(config: &Config) -> SpoolConfig {
     SpoolConfig {
         rtp_root: config.spooldir_rtp.clone(),
+        save_sip: config.save_sip,
+        save_rtp: match config.save_rtp {
+            voipsensor_config::SaveRtp::No => SaveRtp::No,
+            voipsensor_config::SaveRtp::Yes => SaveRtp::Yes,
+            voipsensor_config::SaveRtp::Header => SaveRtp::Header,
+        },
+        save_rtcp: config.save_rtcp,
+        convert_chars: config.convert_chars.as_bytes().to_vec(),
         ..SpoolConfig::new(&config.spooldir)
+    }
+}
+
+/// The cleaner's limits from the configuration (MB → bytes).
+fn clean_limits(config: &Config) -> CleanLimits {
+    let l = &config.spool_limits;
+    let mb = |v: Option<u64>| v.map(|m| m.saturating_mul(1024 * 1024));
+    CleanLimits {
+        max_bytes: mb(l.max_mb),
+        max_days: l.max_days,
+        max_sip_bytes: mb(l.max_sip_mb),
+        max_sip_days: l.max_sip_days,
+        max_rtp_bytes: mb(l.max_rtp_mb),
+        max_rtp_days: l.max_rtp_days,
+    }
+}
+
+/// Seconds between cleaning passes (the reference's 300 s).
+const CLEAN_PERIOD: Duration = Duration::from_secs(300);
+
+/// Runs a cleaning pass over each spool root now and every [`CLEAN_PERIOD`], never touching
+/// minutes with files of open calls.
+async fn clean_spool(
+    spool: Arc<std::sync::Mutex<Spool>>,
+    roots: Vec<std::path::PathBuf>,
+    limits: CleanLimits,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (spool, roots) = (spool.clone(), roots.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            let active = spool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .active_minutes();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            for root in &roots {
+                match voipsensor_spool::clean(root, &limits, now, &active) {
+                    Ok(r) if r.deleted > 0 || r.kept_active > 0 => info!(
+                        root = %root.display(),
+                        deleted = r.deleted,
+                        freed_bytes = r.freed_bytes,
+                        kept_active = r.kept_active,
+                        remaining_bytes = r.remaining_bytes,
+                        "spool cleaned"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => warn!(root = %root.display(), error = %e, "spool cleaning failed"),
+                }
+            }
+        })
+        .await;
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(CLEAN_PERIOD) => {}
+        }
     }
 }
 

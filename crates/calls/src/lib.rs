@@ -74,6 +74,7 @@
 //! and the 401 nonce options.
 
 mod call;
+pub mod cdr;
 mod hops;
 mod register;
 mod util;

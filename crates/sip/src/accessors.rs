@@ -5,7 +5,7 @@ use crate::message::{Message, StartLine};
 use crate::method::Method;
 use crate::multipart::find_sdp_part;
 use crate::name_addr::NameAddr;
-use crate::text::{CommaSplit, parse_u32};
+use crate::text::{CommaSplit, eq_lower, parse_u32};
 use crate::uri::Uri;
 use crate::values::{AuthParams, CSeq, ContactIter, media_type};
 use crate::via::{Via, ViaIter};
@@ -62,9 +62,19 @@ impl<'h, 'b> Message<'h, 'b> {
         }
     }
 
-    /// The first header of a known kind.
+    /// The first header of a known kind (an index lookup, no scan).
     pub fn header_kind(&self, kind: HeaderKind) -> Option<&'b [u8]> {
-        self.headers().next_of(kind)
+        let i = self.first[kind as usize];
+        self.index.get(usize::from(i)).map(|h| h.value(self.base))
+    }
+
+    /// The headers from the first one of `kind` on (none if there is none).
+    fn headers_from(&self, kind: HeaderKind) -> HeaderIter<'h, 'b> {
+        let i = usize::from(self.first[kind as usize]);
+        HeaderIter {
+            index: self.index.get(i..).unwrap_or_default().iter(),
+            base: self.base,
+        }
     }
 
     /// The value of the first header called `name` (case-insensitive; compact forms match their
@@ -75,9 +85,10 @@ impl<'h, 'b> Message<'h, 'b> {
 
     /// The values of all headers called `name`, in order.
     pub fn headers_named<'n>(&self, name: &'n str) -> HeaderValues<'h, 'b, 'n> {
+        let kind = HeaderKind::from_name(name.as_bytes());
         HeaderValues {
-            headers: self.headers(),
-            kind: HeaderKind::from_name(name.as_bytes()),
+            headers: self.headers_from(kind),
+            kind,
             name: name.as_bytes(),
         }
     }
@@ -105,7 +116,7 @@ impl<'h, 'b> Message<'h, 'b> {
     /// All Via values (several headers and comma-separated values), top first.
     pub fn vias(&self) -> ViaIter<'h, 'b> {
         ViaIter {
-            headers: self.headers(),
+            headers: self.headers_from(HeaderKind::Via),
             current: CommaSplit::new(b""),
         }
     }
@@ -118,7 +129,7 @@ impl<'h, 'b> Message<'h, 'b> {
     /// All Contact values (several headers and comma-separated values).
     pub fn contacts(&self) -> ContactIter<'h, 'b> {
         ContactIter {
-            headers: self.headers(),
+            headers: self.headers_from(HeaderKind::Contact),
             current: CommaSplit::new(b""),
         }
     }
@@ -162,9 +173,9 @@ impl<'h, 'b> Message<'h, 'b> {
     pub fn sdp_body(&self) -> Option<&'b [u8]> {
         let ct = self.content_type()?;
         let mt = media_type(ct);
-        if mt.eq_ignore_ascii_case(b"application/sdp") {
+        if eq_lower(mt, b"application/sdp") {
             Some(self.body).filter(|b| !b.is_empty())
-        } else if mt.len() > 10 && mt[..10].eq_ignore_ascii_case(b"multipart/") {
+        } else if mt.len() > 10 && eq_lower(&mt[..10], b"multipart/") {
             find_sdp_part(self.body, ct)
         } else {
             None

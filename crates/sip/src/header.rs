@@ -1,6 +1,9 @@
 //! Header names: the known kinds (with RFC 3261 compact forms) and the header index entry.
 
-/// Headers the sensor looks at, recognised once at parse time so lookups compare one byte.
+use crate::text::{HI, SPACES, is_token, load_word, lower_word, simple_token_bytes, word_at};
+
+/// Headers the sensor looks at, recognised once at parse time so that finding one is a table
+/// lookup ([`crate::Message::header_kind`]) or a one-byte compare.
 /// Names are case-insensitive; compact forms map to the same kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HeaderKind {
@@ -103,69 +106,177 @@ const FULL: [(&[u8], HeaderKind); 30] = [
     (b"remote-party-id", HeaderKind::RemotePartyId),
 ];
 
+/// A header name of at most 24 bytes, ASCII lower-cased and packed into little-endian words
+/// (unused bytes zero), so that recognising a name is a few word compares.
+type NameKey = [u64; 3];
+
+/// [`NameKey`] of a literal name, at compile time.
+const fn key(name: &[u8]) -> NameKey {
+    let mut k = [0u64; 3];
+    let mut i = 0;
+    while i < name.len() {
+        k[i / 8] |= (name[i].to_ascii_lowercase() as u64) << (8 * (i % 8));
+        i += 1;
+    }
+    k
+}
+
 impl HeaderKind {
+    /// Number of kinds (`Other` is the last one).
+    pub(crate) const COUNT: usize = Self::Other as usize + 1;
+
     /// Classifies a header name (case-insensitive, compact forms included).
     pub fn from_name(name: &[u8]) -> Self {
-        if let [c] = name {
-            return match c.to_ascii_lowercase() {
-                b'i' => Self::CallId,
-                b'f' => Self::From,
-                b't' => Self::To,
-                b'm' => Self::Contact,
-                b'v' => Self::Via,
-                b'c' => Self::ContentType,
-                b'l' => Self::ContentLength,
-                b'e' => Self::ContentEncoding,
-                b'k' => Self::Supported,
-                b's' => Self::Subject,
-                b'x' => Self::SessionExpires,
-                b'o' => Self::Event,
-                b'u' => Self::AllowEvents,
-                b'r' => Self::ReferTo,
-                b'b' => Self::ReferredBy,
-                _ => Self::Other,
-            };
-        }
-        // Lower-case into a small stack buffer and let the compiler build the length/byte
-        // dispatch of one `match` over literals.
-        let mut lower = [0u8; 20];
-        let Some(dst) = lower.get_mut(..name.len()) else {
+        Self::classify(name, name.len())
+    }
+
+    /// Classifies the name `s[..len]` (bytes after it are ignored).
+    #[inline]
+    pub(crate) fn classify(s: &[u8], len: usize) -> Self {
+        if len > 20 || len > s.len() {
             return Self::Other;
-        };
-        for (d, s) in dst.iter_mut().zip(name) {
-            *d = s.to_ascii_lowercase();
         }
-        match &*dst {
-            b"call-id" => Self::CallId,
-            b"from" => Self::From,
-            b"to" => Self::To,
-            b"contact" => Self::Contact,
-            b"via" => Self::Via,
-            b"cseq" => Self::CSeq,
-            b"content-type" => Self::ContentType,
-            b"content-length" => Self::ContentLength,
-            b"content-encoding" => Self::ContentEncoding,
-            b"supported" => Self::Supported,
-            b"subject" => Self::Subject,
-            b"session-expires" => Self::SessionExpires,
-            b"event" => Self::Event,
-            b"allow-events" => Self::AllowEvents,
-            b"refer-to" => Self::ReferTo,
-            b"referred-by" => Self::ReferredBy,
-            b"expires" => Self::Expires,
-            b"user-agent" => Self::UserAgent,
-            b"server" => Self::Server,
-            b"authorization" => Self::Authorization,
-            b"proxy-authorization" => Self::ProxyAuthorization,
-            b"www-authenticate" => Self::WwwAuthenticate,
-            b"proxy-authenticate" => Self::ProxyAuthenticate,
-            b"record-route" => Self::RecordRoute,
-            b"route" => Self::Route,
-            b"max-forwards" => Self::MaxForwards,
-            b"reason" => Self::Reason,
-            b"p-asserted-identity" => Self::PAssertedIdentity,
-            b"p-preferred-identity" => Self::PPreferredIdentity,
-            b"remote-party-id" => Self::RemotePartyId,
+        let mut k: NameKey = [0; 3];
+        let mut at = 0;
+        while at < len {
+            k[at / 8] = lower_word(load_word(s, at, (len - at).min(8)));
+            at += 8;
+        }
+        Self::from_key(len, &k)
+    }
+
+    /// Reads the header name at the start of `s` (a header line and whatever follows it):
+    /// its length (the run of token characters) and kind. Names of letters, digits and `-`
+    /// (all of the usual ones) are read and recognised eight bytes at a time.
+    #[inline(always)]
+    pub(crate) fn scan_name(s: &[u8]) -> (usize, Self) {
+        let mut k: NameKey = [0; 3];
+        let mut at = 0;
+        while at < k.len() * 8 {
+            let Some(w) = word_at(s, at) else {
+                break;
+            };
+            let other = !simple_token_bytes(w) & HI;
+            if other == 0 {
+                // Lower-cases exactly: these bytes are letters, digits or '-'.
+                k[at / 8] = w | SPACES;
+                at += 8;
+                continue;
+            }
+            let i = (other.trailing_zeros() / 8) as usize;
+            if s.get(at + i).is_some_and(|&b| is_token(b)) {
+                // A rarer token character ('.', '_', '!', ...): take the slow path.
+                break;
+            }
+            if i > 0 {
+                k[at / 8] = (w | SPACES) & ((1u64 << (8 * i)) - 1);
+            }
+            let len = at + i;
+            return (len, Self::from_key(len, &k));
+        }
+        let len = s.iter().position(|&b| !is_token(b)).unwrap_or(s.len());
+        (len, Self::classify(s, len))
+    }
+
+    /// The kind of the `len`-byte name whose [`NameKey`] is `k`.
+    #[inline(always)]
+    fn from_key(len: usize, k: &NameKey) -> Self {
+        if len == 1 {
+            // The key holds the lower-cased letter.
+            return Self::compact(k[0] as u8);
+        }
+        // Candidates by length, compared as whole words.
+        let candidates: &[(NameKey, Self)] = match len {
+            2 => const { &[(key(b"to"), Self::To)] },
+            3 => const { &[(key(b"via"), Self::Via)] },
+            4 => const { &[(key(b"from"), Self::From), (key(b"cseq"), Self::CSeq)] },
+            5 => const { &[(key(b"route"), Self::Route), (key(b"event"), Self::Event)] },
+            6 => {
+                const {
+                    &[
+                        (key(b"server"), Self::Server),
+                        (key(b"reason"), Self::Reason),
+                    ]
+                }
+            }
+            7 => {
+                const {
+                    &[
+                        (key(b"call-id"), Self::CallId),
+                        (key(b"contact"), Self::Contact),
+                        (key(b"subject"), Self::Subject),
+                        (key(b"expires"), Self::Expires),
+                    ]
+                }
+            }
+            8 => const { &[(key(b"refer-to"), Self::ReferTo)] },
+            9 => const { &[(key(b"supported"), Self::Supported)] },
+            10 => const { &[(key(b"user-agent"), Self::UserAgent)] },
+            11 => const { &[(key(b"referred-by"), Self::ReferredBy)] },
+            12 => {
+                const {
+                    &[
+                        (key(b"content-type"), Self::ContentType),
+                        (key(b"max-forwards"), Self::MaxForwards),
+                        (key(b"allow-events"), Self::AllowEvents),
+                        (key(b"record-route"), Self::RecordRoute),
+                    ]
+                }
+            }
+            13 => const { &[(key(b"authorization"), Self::Authorization)] },
+            14 => const { &[(key(b"content-length"), Self::ContentLength)] },
+            15 => {
+                const {
+                    &[
+                        (key(b"session-expires"), Self::SessionExpires),
+                        (key(b"remote-party-id"), Self::RemotePartyId),
+                    ]
+                }
+            }
+            16 => {
+                const {
+                    &[
+                        (key(b"content-encoding"), Self::ContentEncoding),
+                        (key(b"www-authenticate"), Self::WwwAuthenticate),
+                    ]
+                }
+            }
+            18 => const { &[(key(b"proxy-authenticate"), Self::ProxyAuthenticate)] },
+            19 => {
+                const {
+                    &[
+                        (key(b"proxy-authorization"), Self::ProxyAuthorization),
+                        (key(b"p-asserted-identity"), Self::PAssertedIdentity),
+                    ]
+                }
+            }
+            20 => const { &[(key(b"p-preferred-identity"), Self::PPreferredIdentity)] },
+            _ => return Self::Other,
+        };
+        candidates
+            .iter()
+            .find(|(c, _)| c == k)
+            .map_or(Self::Other, |&(_, kind)| kind)
+    }
+
+    /// The kind of a one-letter (compact) name.
+    fn compact(c: u8) -> Self {
+        match c.to_ascii_lowercase() {
+            b'i' => Self::CallId,
+            b'f' => Self::From,
+            b't' => Self::To,
+            b'm' => Self::Contact,
+            b'v' => Self::Via,
+            b'c' => Self::ContentType,
+            b'l' => Self::ContentLength,
+            b'e' => Self::ContentEncoding,
+            b'k' => Self::Supported,
+            b's' => Self::Subject,
+            b'x' => Self::SessionExpires,
+            b'o' => Self::Event,
+            b'u' => Self::AllowEvents,
+            b'r' => Self::ReferTo,
+            b'b' => Self::ReferredBy,
             _ => Self::Other,
         }
     }
@@ -303,6 +414,43 @@ mod tests {
         for (n, k) in FULL {
             assert_eq!(HeaderKind::from_name(&n.to_ascii_uppercase()), k);
         }
+    }
+
+    #[test]
+    fn scan_name_agrees_with_from_name() {
+        let names = FULL.iter().map(|(n, _)| n.to_vec()).chain(
+            [
+                "i",
+                "T",
+                "x-foo",
+                "Via_x",
+                "call.id",
+                "P-Asserted-Identity2",
+                "a1-b2",
+            ]
+            .map(|n| n.as_bytes().to_vec()),
+        );
+        for name in names {
+            for upper in [false, true] {
+                let name = if upper {
+                    name.to_ascii_uppercase()
+                } else {
+                    name.clone()
+                };
+                for tail in [&b": v\r\n"[..], b" :", b"", b"\r\n\r\nbody and more"] {
+                    let line = [&name[..], tail].concat();
+                    let (len, kind) = HeaderKind::scan_name(&line);
+                    assert_eq!(len, name.len(), "{line:?}");
+                    assert_eq!(kind, HeaderKind::from_name(&name), "{line:?}");
+                }
+            }
+        }
+        assert_eq!(HeaderKind::scan_name(b"Via\r: x"), (3, HeaderKind::Via));
+        assert_eq!(
+            HeaderKind::scan_name(b"\xc3\xa9: x"),
+            (0, HeaderKind::Other)
+        );
+        assert_eq!(HeaderKind::from_name(b"call\rid"), HeaderKind::Other);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! caller-provided index (`[HeaderPos::EMPTY; MAX_HEADERS]`, 2 KiB, reusable for every message)
 //! and every value is a slice of the input. Typed accessors ([`Message::call_id`], [`Message::from`],
 //! [`Message::cseq`], [`Message::vias`], [`Message::contacts`], [`Message::authorization`], ...)
-//! parse on demand what the call and registration tables need. "Need more bytes" is
+//! parse on demand what the call and registration tables need; header names are recognised
+//! while parsing, so finding a known header is a table lookup, not a scan. "Need more bytes" is
 //! [`Parsed::Partial`], never an error; malformed input is a typed [`ParseError`] and never a
 //! panic.
 //!

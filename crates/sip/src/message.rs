@@ -3,7 +3,7 @@
 use crate::error::{InvalidReason, ParseError};
 use crate::header::{HeaderIter, HeaderKind, HeaderPos};
 use crate::method::Method;
-use crate::text::{is_token, parse_u32};
+use crate::text::{eq_lower, find_blank, is_token, parse_u32};
 use crate::{MAX_HEADERS, MAX_LINE_LEN, MAX_MESSAGE_LEN};
 
 /// How the bytes were carried, which decides what a missing or short body means.
@@ -46,6 +46,9 @@ pub struct Message<'h, 'b> {
     /// The message from its start line on; header positions are relative to it.
     pub(crate) base: &'b [u8],
     pub(crate) index: &'h [HeaderPos],
+    /// Per [`HeaderKind`], the index entry of its first header ([`NO_HEADER`] if none), so the
+    /// typed accessors find a header without scanning the index.
+    pub(crate) first: [u8; HeaderKind::COUNT],
     pub(crate) body: &'b [u8],
     pub(crate) content_length: Option<usize>,
     pub(crate) body_truncated: bool,
@@ -71,10 +74,16 @@ impl<'h, 'b> Message<'h, 'b> {
     ) -> Result<Parsed<'h, 'b>, ParseError> {
         let cap = index.len().min(MAX_HEADERS);
         let mut n = 0;
+        let mut first = [NO_HEADER; HeaderKind::COUNT];
         let head = scan(buf, framing, |h| {
             let slot = if n < cap { index.get_mut(n) } else { None };
             let slot = slot.ok_or(ParseError::TooManyHeaders)?;
             *slot = h;
+            let f = &mut first[h.kind() as usize];
+            if *f == NO_HEADER {
+                // n < MAX_HEADERS < NO_HEADER
+                *f = n as u8;
+            }
             n += 1;
             Ok(())
         })?;
@@ -85,6 +94,7 @@ impl<'h, 'b> Message<'h, 'b> {
             start: head.start,
             base: &buf[head.begin..],
             index: &index[..n],
+            first,
             body: &buf[head.body.0..head.body.1],
             content_length: head.content_length,
             body_truncated: head.body_truncated,
@@ -126,6 +136,10 @@ impl<'h, 'b> Message<'h, 'b> {
     }
 }
 
+/// [`Message::first`] entry of a kind without headers.
+pub(crate) const NO_HEADER: u8 = u8::MAX;
+const _: () = assert!(MAX_HEADERS < NO_HEADER as usize);
+
 /// What [`scan`] found: everything but the header index.
 #[derive(Debug)]
 pub(crate) struct Head<'b> {
@@ -150,6 +164,19 @@ fn next_line(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
     Some((end, lf + 1))
 }
 
+/// The line at `pos` as (end of content without CR, start of the next line); `Ok(None)` when an
+/// unterminated line needs more bytes (stream); an unterminated datagram line ends at its end.
+#[inline]
+fn line_at(buf: &[u8], pos: usize, stream: bool) -> Result<Option<(usize, usize)>, ParseError> {
+    match next_line(buf, pos) {
+        Some((end, _)) if end - pos > MAX_LINE_LEN => Err(ParseError::TooLarge),
+        Some(l) => Ok(Some(l)),
+        None if buf.len() - pos > MAX_LINE_LEN => Err(ParseError::TooLarge),
+        None if stream => Ok(None),
+        None => Ok(Some((buf.len(), buf.len()))),
+    }
+}
+
 /// Shared core of the parser and the framers: walks the start line and header lines, hands each
 /// (unfolded) header to `on_header`, and frames the body. `Ok(None)` = need more bytes.
 pub(crate) fn scan<'b>(
@@ -169,73 +196,69 @@ pub(crate) fn scan<'b>(
             Err(ParseError::Invalid(InvalidReason::Empty))
         };
     }
-    // Returns the line at `pos`, or decides what an unterminated line means.
-    let line_at = |pos: usize| -> Result<Option<(usize, usize)>, ParseError> {
-        match next_line(buf, pos) {
-            Some((end, _)) if end - pos > MAX_LINE_LEN => Err(ParseError::TooLarge),
-            Some(l) => Ok(Some(l)),
-            None if buf.len() - pos > MAX_LINE_LEN => Err(ParseError::TooLarge),
-            None if stream => Ok(None),
-            None => Ok(Some((buf.len(), buf.len()))),
-        }
-    };
-    let Some((end, mut pos)) = line_at(begin)? else {
+    let Some((end, mut pos)) = line_at(buf, begin, stream)? else {
         return Ok(None);
     };
     let start = parse_start_line(&buf[begin..end])?;
 
     let mut content_length: Option<usize> = None;
-    let mut pending: Option<PendingHeader> = None;
-    let mut emit =
-        |p: Option<PendingHeader>, content_length: &mut Option<usize>| -> Result<(), ParseError> {
-            if let Some((ns, nl, vs, ve, kind)) = p {
-                let ve = ve.max(vs);
-                let value = &buf[vs..ve];
-                if kind == HeaderKind::ContentLength {
-                    let n = parse_u32(value)
-                        .and_then(|v| usize::try_from(v).ok())
-                        .ok_or(ParseError::Invalid(InvalidReason::ContentLength))?;
-                    if content_length.is_some_and(|old| old != n) {
-                        return Err(ParseError::Invalid(InvalidReason::ContentLength));
-                    }
-                    *content_length = Some(n);
-                }
-                let pos = HeaderPos::new((ns - begin, nl), (vs - begin, ve - vs), kind);
-                on_header(pos.ok_or(ParseError::TooLarge)?)?;
+    // Records a complete header (after its continuation lines, if any).
+    let mut emit = |h: &PendingHeader| -> Result<(), ParseError> {
+        if h.kind == HeaderKind::ContentLength {
+            let n = parse_u32(&buf[h.value.0..h.value.1])
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or(ParseError::Invalid(InvalidReason::ContentLength))?;
+            if content_length.is_some_and(|old| old != n) {
+                return Err(ParseError::Invalid(InvalidReason::ContentLength));
             }
-            Ok(())
-        };
+            content_length = Some(n);
+        }
+        let pos = HeaderPos::new(
+            (h.name.0 - begin, h.name.1),
+            (h.value.0 - begin, h.value.1 - h.value.0),
+            h.kind,
+        );
+        on_header(pos.ok_or(ParseError::TooLarge)?)
+    };
+    // The header being collected; it is recorded once the next line shows it is complete.
+    let mut pending: Option<PendingHeader> = None;
     let body_start = loop {
         if pos - begin > MAX_MESSAGE_LEN {
             return Err(ParseError::TooLarge);
         }
-        if pos == buf.len() && !stream {
-            break pos;
-        }
-        let Some((end, next)) = line_at(pos)? else {
-            return Ok(None);
+        // The line at `pos`; an empty one (a blank line, or the end of a datagram) ends the
+        // header section, and its `next` is where the body starts.
+        let (end, next) = if pos == buf.len() && !stream {
+            (pos, pos)
+        } else {
+            let Some(line) = line_at(buf, pos, stream)? else {
+                return Ok(None);
+            };
+            line
         };
-        let line = &buf[pos..end];
-        match line.first() {
-            None => break next,
-            Some(b' ' | b'\t') => {
-                let Some(p) = pending.as_mut() else {
-                    return Err(ParseError::Invalid(InvalidReason::Fold));
-                };
-                let trimmed = line.iter().rev().take_while(|&&b| b == b' ' || b == b'\t');
-                let content_end = end - trimmed.count();
-                if content_end > pos {
-                    p.3 = content_end;
-                }
+        if end > pos && matches!(buf[pos], b' ' | b'\t') {
+            let Some(p) = pending.as_mut() else {
+                return Err(ParseError::Invalid(InvalidReason::Fold));
+            };
+            let line = &buf[pos..end];
+            let trimmed = line.iter().rev().take_while(|&&b| b == b' ' || b == b'\t');
+            let content_end = end - trimmed.count();
+            if content_end > pos {
+                p.value.1 = content_end;
             }
-            Some(_) => {
-                emit(pending.take(), &mut content_length)?;
-                pending = Some(parse_header_line(buf, pos, end)?);
-            }
+            pos = next;
+            continue;
         }
+        // Not a continuation: the previous header is complete.
+        if let Some(p) = &pending {
+            emit(p)?;
+        }
+        if end == pos {
+            break next;
+        }
+        pending = Some(parse_header_line(buf, pos, end)?);
         pos = next;
     };
-    emit(pending.take(), &mut content_length)?;
 
     let available = buf.len() - body_start;
     let (body_end, truncated) = match (framing, content_length) {
@@ -248,6 +271,10 @@ pub(crate) fn scan<'b>(
         (Framing::Stream, Some(n)) if n > available => return Ok(None),
         (_, Some(n)) => (body_start + n, false),
     };
+    // Without Content-Length a datagram's body is the rest of it: the limit applies too.
+    if body_end - begin > MAX_MESSAGE_LEN {
+        return Err(ParseError::TooLarge);
+    }
     Ok(Some(Head {
         start,
         begin,
@@ -264,7 +291,7 @@ fn is_sp(b: &u8) -> bool {
 
 /// Splits off the first run of non-blank bytes; returns (token, rest after the blanks).
 fn token(s: &[u8]) -> (&[u8], &[u8]) {
-    let n = s.iter().take_while(|b| !is_sp(b)).count();
+    let n = find_blank(s).unwrap_or(s.len());
     let (t, rest) = s.split_at(n);
     let blanks = rest.iter().take_while(|b| is_sp(b)).count();
     (t, &rest[blanks..])
@@ -276,8 +303,8 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     let trail = line.iter().rev().take_while(|b| is_sp(b)).count();
     let line = &line[lead..line.len().saturating_sub(trail).max(lead)];
     let (first, rest) = token(line);
-    if first.len() >= 4 && first[..4].eq_ignore_ascii_case(b"SIP/") {
-        if !first.eq_ignore_ascii_case(b"SIP/2.0") {
+    if first.len() >= 4 && eq_lower(&first[..4], b"sip/") {
+        if !eq_lower(first, b"sip/2.0") {
             return invalid(InvalidReason::Version);
         }
         let (code, reason) = token(rest);
@@ -300,7 +327,7 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     if version.is_empty() {
         return invalid(InvalidReason::StartLine);
     }
-    if !version.eq_ignore_ascii_case(b"SIP/2.0") || !extra.is_empty() {
+    if !eq_lower(version, b"sip/2.0") || !extra.is_empty() {
         return invalid(InvalidReason::Version);
     }
     Ok(StartLine::Request {
@@ -309,26 +336,43 @@ fn parse_start_line(line: &[u8]) -> Result<StartLine<'_>, ParseError> {
     })
 }
 
-/// A header being collected: name start and length, value start and end, kind (absolute
-/// offsets); continuation lines move the value end.
-type PendingHeader = (usize, usize, usize, usize, HeaderKind);
+/// A header being collected: absolute (start, length) of its name, (start, end) of its value
+/// (continuation lines move the end) and its kind.
+#[derive(Debug)]
+struct PendingHeader {
+    name: (usize, usize),
+    value: (usize, usize),
+    kind: HeaderKind,
+}
 
-/// One header line `buf[pos..end]`: the name is scanned byte by byte (it is short and must be
-/// validated anyway), which also finds the colon without a second search.
+/// One header line `buf[pos..end]`: the name is validated and recognised in one go (a word at
+/// a time; it cannot run past `end`, where CR, LF or the end of `buf` is), which also finds
+/// the colon without a second search.
+#[inline(always)]
 fn parse_header_line(buf: &[u8], pos: usize, end: usize) -> Result<PendingHeader, ParseError> {
     let line = &buf[pos..end];
-    let name_len = line.iter().take_while(|&&b| is_token(b)).count();
-    let after = &line[name_len..];
-    let blanks = after.iter().take_while(|b| is_sp(b)).count();
-    if name_len == 0 || after.get(blanks) != Some(&b':') {
+    let (name_len, kind) = HeaderKind::scan_name(&buf[pos..]);
+    let name_len = name_len.min(line.len());
+    let mut colon = name_len;
+    while line.get(colon).is_some_and(is_sp) {
+        colon += 1;
+    }
+    if name_len == 0 || line.get(colon) != Some(&b':') {
         return Err(ParseError::Invalid(InvalidReason::HeaderLine));
     }
-    let name = &line[..name_len];
-    let colon = name_len + blanks;
-    let value = &line[colon + 1..];
-    let vs = pos + colon + 1 + value.iter().take_while(|b| is_sp(b)).count();
-    let ve = end - value.iter().rev().take_while(|b| is_sp(b)).count();
-    Ok((pos, name_len, vs, ve.max(vs), HeaderKind::from_name(name)))
+    let mut vs = colon + 1;
+    while line.get(vs).is_some_and(is_sp) {
+        vs += 1;
+    }
+    let mut ve = line.len();
+    while ve > vs && is_sp(&line[ve - 1]) {
+        ve -= 1;
+    }
+    Ok(PendingHeader {
+        name: (pos, name_len),
+        value: (pos + vs, pos + ve.max(vs)),
+        kind,
+    })
 }
 
 #[cfg(test)]

@@ -57,10 +57,24 @@ pub(crate) const KNOWN: [(&[u8], Method<'static>); 14] = [
 impl<'b> Method<'b> {
     /// Maps a method token to its variant (exact, case-sensitive match).
     pub fn from_bytes(b: &'b [u8]) -> Self {
-        KNOWN
-            .iter()
-            .find(|(name, _)| *name == b)
-            .map_or(Self::Other(b), |&(_, m)| m)
+        // A `match` on the literals (a length dispatch) rather than a search through `KNOWN`.
+        match b {
+            b"INVITE" => Self::Invite,
+            b"ACK" => Self::Ack,
+            b"BYE" => Self::Bye,
+            b"CANCEL" => Self::Cancel,
+            b"REGISTER" => Self::Register,
+            b"OPTIONS" => Self::Options,
+            b"INFO" => Self::Info,
+            b"UPDATE" => Self::Update,
+            b"PRACK" => Self::Prack,
+            b"SUBSCRIBE" => Self::Subscribe,
+            b"NOTIFY" => Self::Notify,
+            b"REFER" => Self::Refer,
+            b"MESSAGE" => Self::Message,
+            b"PUBLISH" => Self::Publish,
+            _ => Self::Other(b),
+        }
     }
 
     /// The wire name.

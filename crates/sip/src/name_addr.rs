@@ -22,7 +22,7 @@ impl<'b> NameAddr<'b> {
         let v = trim(value);
         let (display, rest) = if v.first() == Some(&b'"') {
             let end = skip_quoted(v, 0);
-            (QuotedStr::from_value(&v[..end]), trim_start(&v[end..]))
+            (QuotedStr::from_quoted(v, end), trim_start(&v[end..]))
         } else {
             match crate::text::find_byte(b'<', v) {
                 Some(lt) => (QuotedStr::new(trim(&v[..lt])), &v[lt..]),

@@ -1,6 +1,6 @@
 //! `;name=value` parameter lists (header, URI and Via parameters).
 
-use crate::text::{QuotedStr, find_byte, is_lws, skip_quoted, trim};
+use crate::text::{QuotedStr, eq_ignore_case, find_byte, find_byte2, is_lws, skip_quoted, trim};
 
 /// A borrowed parameter list such as `;tag=a;lr;expires=60`. Names compare case-insensitively;
 /// quoted values have their quotes stripped.
@@ -28,7 +28,7 @@ impl<'b> Params<'b> {
     /// The value of the first parameter called `name` (empty for a flag).
     pub fn get(&self, name: &str) -> Option<&'b [u8]> {
         self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|(n, _)| eq_ignore_case(n, name.as_bytes()))
             .map(|(_, v)| v)
     }
 
@@ -53,9 +53,9 @@ impl<'b> Iterator for ParamIter<'b> {
             if s.is_empty() {
                 return None;
             }
-            let mut i = find_byte(b';', s).unwrap_or(s.len());
+            let mut i = find_byte2(b';', b'"', s).unwrap_or(s.len());
             // Only a quoted value can hide a ';': rescan carefully when there is a quote.
-            if find_byte(b'"', &s[..i]).is_some() {
+            if s.get(i) == Some(&b'"') {
                 i = 0;
                 while i < s.len() && s[i] != b';' {
                     if s[i] == b'"' {

@@ -4,9 +4,9 @@
 //! are ignored. Rtpmaps are read from the section on demand ([`Media::rtpmaps`]) so that the
 //! parsed form stays small (about 2 KiB, no allocation).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use crate::text::{parse_u16, parse_u32, trim, trim_end};
+use crate::text::{eq_lower, find_blank, find_byte, parse_u16, parse_u32, trim, trim_end};
 
 /// Media sections kept per SDP.
 pub const MAX_MEDIA: usize = 16;
@@ -50,27 +50,73 @@ pub struct Connection<'b> {
 impl Connection<'_> {
     /// The address as an IP address, when it is a literal one.
     pub fn ip(&self) -> Option<IpAddr> {
+        if let Some(v4) = parse_ipv4(self.address) {
+            return Some(IpAddr::V4(v4));
+        }
         std::str::from_utf8(self.address).ok()?.parse().ok()
     }
 
     /// Parses `IN IP4 addr[/ttl]`.
     fn parse(v: &[u8]) -> Option<Connection<'_>> {
-        let mut t = v
-            .split(|&b| b == b' ' || b == b'\t')
-            .filter(|t| !t.is_empty());
-        let _net = t.next()?;
-        let addr_type = match t.next()? {
-            a if a.eq_ignore_ascii_case(b"IP4") => AddrType::Ip4,
-            a if a.eq_ignore_ascii_case(b"IP6") => AddrType::Ip6,
-            _ => AddrType::Other,
+        let (_net, rest) = next_token(v)?;
+        let (addr_type, rest) = next_token(rest)?;
+        let addr_type = if eq_lower(addr_type, b"ip4") {
+            AddrType::Ip4
+        } else if eq_lower(addr_type, b"ip6") {
+            AddrType::Ip6
+        } else {
+            AddrType::Other
         };
-        let address = t.next()?;
-        let address = match (addr_type, crate::text::find_byte(b'/', address)) {
+        let (address, _) = next_token(rest)?;
+        let address = match (addr_type, find_byte(b'/', address)) {
             (AddrType::Ip4, Some(slash)) => &address[..slash],
             _ => address,
         };
         Some(Connection { addr_type, address })
     }
+}
+
+/// The first run of non-blank bytes of `s` and what follows it; `None` if all blank.
+fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let s = &s[start..];
+    let end = find_blank(s).unwrap_or(s.len());
+    Some(s.split_at(end))
+}
+
+/// A dotted-quad IPv4 address in the strict form `Ipv4Addr::from_str` accepts (four decimal
+/// parts of one to three digits, at most 255, no leading zeros); `None` for anything else,
+/// which [`Connection::ip`] then hands to the standard parser. Skips its UTF-8 check and
+/// generic parser for the common case.
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &b in s {
+        if b.is_ascii_digit() {
+            if digits > 0 && value == 0 {
+                return None;
+            }
+            value = value * 10 + u32::from(b - b'0');
+            digits += 1;
+            if value > 255 {
+                return None;
+            }
+        } else if b == b'.' && digits > 0 && part < 3 {
+            octets[part] = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+        } else {
+            return None;
+        }
+    }
+    if part != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(value).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// Media direction attribute.
@@ -132,8 +178,9 @@ pub struct Media<'b> {
     pub rtcp_mux: bool,
     /// `a=ptime` in ms.
     pub ptime: Option<u32>,
-    /// The lines after the `m=` line up to the next `m=` line.
-    section: &'b [u8],
+    /// The section's `a=rtpmap` lines: from the start of the first to the end of the last
+    /// (other lines in between are skipped when reading them).
+    rtpmaps: &'b [u8],
 }
 
 impl<'b> Media<'b> {
@@ -148,7 +195,7 @@ impl<'b> Media<'b> {
         rtcp: None,
         rtcp_mux: false,
         ptime: None,
-        section: b"",
+        rtpmaps: b"",
     };
 
     /// The format tokens (payload type numbers for RTP).
@@ -166,7 +213,7 @@ impl<'b> Media<'b> {
 
     /// The `a=rtpmap` entries of this section (at most [`MAX_RTPMAPS`]; malformed ones skipped).
     pub fn rtpmaps(&self) -> impl Iterator<Item = RtpMap<'b>> + 'b {
-        SdpLines::new(self.section)
+        SdpLines::new(self.rtpmaps)
             .filter_map(|(_, l)| l.strip_prefix(b"a=rtpmap:"))
             .take(MAX_RTPMAPS)
             .filter_map(parse_rtpmap)
@@ -179,12 +226,12 @@ impl<'b> Media<'b> {
 
     /// Whether this is a `m=audio` section.
     pub fn is_audio(&self) -> bool {
-        self.media.eq_ignore_ascii_case(b"audio")
+        eq_lower(self.media, b"audio")
     }
 
     /// Whether this is a `m=image` (T.38/UDPTL) section.
     pub fn is_image(&self) -> bool {
-        self.media.eq_ignore_ascii_case(b"image")
+        eq_lower(self.media, b"image")
     }
 }
 
@@ -203,8 +250,7 @@ pub struct Sdp<'b> {
     media_len: usize,
 }
 
-/// Lines with their offsets, LF or CRLF terminated, trailing blanks removed. SDP lines are short,
-/// so a plain byte loop beats a vectorised search here.
+/// Lines with their offsets, LF or CRLF terminated, trailing blanks removed.
 struct SdpLines<'b> {
     body: &'b [u8],
     pos: usize,
@@ -222,7 +268,7 @@ impl<'b> Iterator for SdpLines<'b> {
     fn next(&mut self) -> Option<(usize, &'b [u8])> {
         let rest = self.body.get(self.pos..).filter(|r| !r.is_empty())?;
         let start = self.pos;
-        let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let len = find_byte(b'\n', rest).unwrap_or(rest.len());
         self.pos += len + 1;
         Some((start, trim_end(&rest[..len])))
     }
@@ -236,7 +282,7 @@ impl<'b> Sdp<'b> {
             direction: Direction::SendRecv,
             media_overflow: false,
             rtpmap_overflow: false,
-            media: [Media::EMPTY; MAX_MEDIA],
+            media: const { [Media::EMPTY; MAX_MEDIA] },
             media_len: 0,
         };
         let mut lines = SdpLines::new(body).filter(|(_, l)| !l.is_empty());
@@ -246,6 +292,8 @@ impl<'b> Sdp<'b> {
         // Inside an m= section that did not fit: its attributes are ignored.
         let mut skipping = false;
         let mut rtpmaps = 0;
+        // Where the current section's first `a=rtpmap` line starts.
+        let mut rtpmap_start = None;
         for (offset, line) in lines {
             if line.len() < 2 || line[1] != b'=' {
                 continue;
@@ -254,21 +302,17 @@ impl<'b> Sdp<'b> {
             match kind {
                 b'm' => {
                     let m = parse_m_line(value).ok_or(SdpError::Media)?;
-                    if !skipping {
-                        sdp.close_section(offset, body);
-                    }
                     rtpmaps = 0;
+                    rtpmap_start = None;
                     if sdp.media_len == MAX_MEDIA {
                         sdp.media_overflow = true;
                         skipping = true;
                         continue;
                     }
                     skipping = false;
-                    let start = (offset + line.len()).min(body.len());
                     sdp.media[sdp.media_len] = Media {
                         connection: sdp.connection,
                         direction: sdp.direction,
-                        section: &body[start..],
                         ..m
                     };
                     sdp.media_len += 1;
@@ -285,8 +329,14 @@ impl<'b> Sdp<'b> {
                     if value.starts_with(b"rtpmap:") {
                         rtpmaps += 1;
                         sdp.rtpmap_overflow |= rtpmaps > MAX_RTPMAPS;
+                        // Parsed on demand: remember where this section's rtpmaps are.
+                        if let Some(m) = sdp.current_media() {
+                            let start = *rtpmap_start.get_or_insert(offset);
+                            m.rtpmaps = body.get(start..offset + line.len()).unwrap_or_default();
+                        }
+                    } else {
+                        sdp.attribute(value);
                     }
-                    sdp.attribute(value);
                 }
                 _ => {}
             }
@@ -294,20 +344,12 @@ impl<'b> Sdp<'b> {
         Ok(sdp)
     }
 
-    /// Ends the current media section where the next `m=` line starts.
-    fn close_section(&mut self, next_m: usize, body: &'b [u8]) {
-        if let Some(m) = self.current_media() {
-            let start = body.len() - m.section.len();
-            m.section = body.get(start..next_m.max(start)).unwrap_or_default();
-        }
-    }
-
     fn current_media(&mut self) -> Option<&mut Media<'b>> {
         self.media_len.checked_sub(1).map(|i| &mut self.media[i])
     }
 
     fn attribute(&mut self, a: &'b [u8]) {
-        let (name, value) = match crate::text::find_byte(b':', a) {
+        let (name, value) = match find_byte(b':', a) {
             Some(c) => (&a[..c], trim(&a[c + 1..])),
             None => (a, &b""[..]),
         };
@@ -350,15 +392,25 @@ impl<'b> Sdp<'b> {
 
 /// `audio 49170[/2] RTP/AVP 0 8 97`
 fn parse_m_line(v: &[u8]) -> Option<Media<'_>> {
-    let mut it = v.splitn(4, |&b| b == b' ');
-    let media = it.next().filter(|m| !m.is_empty())?;
-    let port_s = it.next()?;
-    let (port, port_count) = match crate::text::find_byte(b'/', port_s) {
+    // Fields separated by single spaces; the fourth runs to the end.
+    let sp = find_byte(b' ', v)?;
+    let (media, rest) = (&v[..sp], &v[sp + 1..]);
+    if media.is_empty() {
+        return None;
+    }
+    let sp = find_byte(b' ', rest)?;
+    let (port_s, rest) = (&rest[..sp], &rest[sp + 1..]);
+    let (port, port_count) = match find_byte(b'/', port_s) {
         Some(s) => (parse_u16(&port_s[..s])?, parse_u16(&port_s[s + 1..])?),
         None => (parse_u16(port_s)?, 1),
     };
-    let proto = it.next().filter(|p| !p.is_empty())?;
-    let formats = it.next().map_or(&b""[..], trim);
+    let (proto, formats) = match find_byte(b' ', rest) {
+        Some(sp) => (&rest[..sp], trim(&rest[sp + 1..])),
+        None => (rest, &b""[..]),
+    };
+    if proto.is_empty() {
+        return None;
+    }
     Some(Media {
         media,
         port,
@@ -371,13 +423,24 @@ fn parse_m_line(v: &[u8]) -> Option<Media<'_>> {
 
 /// `97 opus/48000/2`
 fn parse_rtpmap(v: &[u8]) -> Option<RtpMap<'_>> {
-    let sp = crate::text::find_byte(b' ', v)?;
-    let payload_type = parse_u16(&v[..sp]).and_then(|p| u8::try_from(p).ok())?;
-    let mut parts = trim(&v[sp + 1..]).split(|&b| b == b'/');
-    let encoding = parts.next().filter(|e| !e.is_empty())?;
-    let clock_rate = parse_u32(parts.next()?)?;
-    let channels = match parts.next() {
-        Some(c) => Some(parse_u16(c)?),
+    // The fields are a few bytes long: plain byte searches beat word-at-a-time ones here.
+    let find = |b: u8, s: &[u8]| s.iter().position(|&c| c == b);
+    let sp = find(b' ', v)?;
+    let payload_type = parse_u32(&v[..sp]).and_then(|p| u8::try_from(p).ok())?;
+    // encoding/clock[/channels[/ignored...]]
+    let desc = trim(&v[sp + 1..]);
+    let slash = find(b'/', desc)?;
+    let (encoding, rest) = (&desc[..slash], &desc[slash + 1..]);
+    if encoding.is_empty() {
+        return None;
+    }
+    let (clock, channels) = match find(b'/', rest) {
+        Some(s) => (&rest[..s], Some(&rest[s + 1..])),
+        None => (rest, None),
+    };
+    let clock_rate = parse_u32(clock)?;
+    let channels = match channels {
+        Some(c) => Some(parse_u16(&c[..find(b'/', c).unwrap_or(c.len())])?),
         None => None,
     };
     Some(RtpMap {
@@ -386,4 +449,43 @@ fn parse_rtpmap(v: &[u8]) -> Option<RtpMap<'_>> {
         clock_rate,
         channels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_fast_path_agrees_with_std() {
+        for a in [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "198.51.100.7",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.",
+            ".1.2.3",
+            "1.2.3.4 ",
+            "1.2.3.04",
+            "10.0.0.1a",
+            "",
+            "::1",
+            "2001:db8::1",
+            "1234.1.1.1",
+            "00.0.0.0",
+        ] {
+            let c = Connection {
+                addr_type: AddrType::Ip4,
+                address: a.as_bytes(),
+            };
+            assert_eq!(c.ip(), a.parse().ok(), "{a}");
+            if let Some(v4) = parse_ipv4(a.as_bytes()) {
+                assert_eq!(Some(IpAddr::V4(v4)), a.parse().ok(), "{a}");
+            }
+        }
+    }
 }

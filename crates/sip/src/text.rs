@@ -47,8 +47,6 @@ pub(crate) fn is_token(b: u8) -> bool {
 /// and dispatch overhead of a vectorised search dominates; eight bytes at a time (SWAR) is
 /// faster for the first few hundred bytes.
 pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
     if hay.len() > 256 {
         // Most searches end early (a line in a large buffer): try the head first.
         return find_byte(needle, &hay[..256])
@@ -75,6 +73,165 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
         .map(|i| base + i)
 }
 
+/// The first byte of `hay` matching `hit`, eight at a time: `mask` gives a word's matches as
+/// high bits whose lowest set one is exact (later ones may be false positives, but only above
+/// a true match). Hay shorter than a word is searched byte by byte.
+#[inline(always)]
+fn swar_find(hay: &[u8], mask: impl Fn(u64) -> u64, hit: impl Fn(u8) -> bool) -> Option<usize> {
+    let len = hay.len();
+    if len < 8 {
+        return hay.iter().position(|&b| hit(b));
+    }
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let t = mask(u64::from_le_bytes(w));
+        if t != 0 {
+            return Some(at + (t.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    if chunks.remainder().is_empty() {
+        return None;
+    }
+    // The last word again, overlapping bytes already searched: they hold no match, so the
+    // lowest set bit is still exact.
+    let t = mask(word_at(hay, len - 8)?);
+    (t != 0).then(|| len - 8 + (t.trailing_zeros() / 8) as usize)
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
+pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
+/// 0x20 in every byte: OR-ing it lower-cases letters (and leaves digits and '-' alone).
+pub(crate) const SPACES: u64 = 0x2020_2020_2020_2020;
+
+/// The next 8 bytes of `s` from `at` as a little-endian word, or `None` near the end.
+#[inline]
+pub(crate) fn word_at(s: &[u8], at: usize) -> Option<u64> {
+    let chunk = s.get(at..at + 8)?;
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    Some(u64::from_le_bytes(w))
+}
+
+/// High bit set in each byte of `w` that equals the byte repeated in `pattern`; only the lowest
+/// set bit is exact (later ones may be false positives).
+#[inline]
+fn zero_bytes(w: u64, pattern: u64) -> u64 {
+    let v = w ^ pattern;
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Position of the first `a` or `b` in `hay` (SWAR, for short values such as a start line).
+pub(crate) fn find_byte2(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let (pa, pb) = (LO * u64::from(a), LO * u64::from(b));
+    // The lowest set bit of either mask is exact, so their OR's lowest bit is too.
+    swar_find(
+        hay,
+        |w| zero_bytes(w, pa) | zero_bytes(w, pb),
+        |c| c == a || c == b,
+    )
+}
+
+/// Position of the first `a`, `b` or `c` in `hay` (SWAR; header values are short, where
+/// `memchr3`'s dispatch costs more than it saves).
+pub(crate) fn find_byte3(a: u8, b: u8, c: u8, hay: &[u8]) -> Option<usize> {
+    let (pa, pb, pc) = (LO * u64::from(a), LO * u64::from(b), LO * u64::from(c));
+    swar_find(
+        hay,
+        |w| zero_bytes(w, pa) | zero_bytes(w, pb) | zero_bytes(w, pc),
+        |x| x == a || x == b || x == c,
+    )
+}
+
+/// Position of the first blank (SP or HT) in `s`.
+pub(crate) fn find_blank(s: &[u8]) -> Option<usize> {
+    find_byte2(b' ', b'\t', s)
+}
+
+/// The high bit set in each byte of `w` that is an ASCII letter, digit or `-` (the characters
+/// of common header names), exactly.
+#[inline]
+pub(crate) fn simple_token_bytes(w: u64) -> u64 {
+    // On the low seven bits of each byte the additions below cannot carry into the next byte.
+    let low7 = w & !HI;
+    let lower = low7 | SPACES;
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        x.wrapping_add(LO * u64::from(0x80 - lo)) & !x.wrapping_add(LO * u64::from(0x7f - hi))
+    };
+    let alpha = in_range(lower, b'a', b'z');
+    let digit = in_range(low7, b'0', b'9');
+    let dash = !(low7 ^ (LO * u64::from(b'-'))).wrapping_add(!HI);
+    (alpha | digit | dash) & !w & HI
+}
+
+/// `w` with its ASCII upper-case letters lower-cased (exact, like [`u8::to_ascii_lowercase`]
+/// on each byte).
+#[inline]
+pub(crate) fn lower_word(w: u64) -> u64 {
+    let low7 = w & !HI;
+    // High bit of each byte: >= 'A' and > 'Z' (on the low seven bits; bytes >= 0x80 excluded).
+    let ge_a = low7.wrapping_add(LO * u64::from(0x80 - b'A'));
+    let gt_z = low7.wrapping_add(LO * u64::from(0x7f - b'Z'));
+    let upper = ge_a & !gt_z & !w & HI;
+    w | (upper >> 2)
+}
+
+/// Bytes `at..at + n` of `s` (n <= 8, `at + n <= s.len()`) as a word, zero-padded.
+#[inline]
+pub(crate) fn load_word(s: &[u8], at: usize, n: usize) -> u64 {
+    if let Some(w) = word_at(s, at) {
+        return if n >= 8 {
+            w
+        } else {
+            w & ((1u64 << (8 * n)) - 1)
+        };
+    }
+    let mut w = [0u8; 8];
+    if let Some(src) = s.get(at..at + n) {
+        w[..n].copy_from_slice(src);
+    }
+    u64::from_le_bytes(w)
+}
+
+/// ASCII case-insensitive equality with `lower`, which must be lower case already. A word at a
+/// time: cheaper than [`<[u8]>::eq_ignore_ascii_case`] for the short names compared here.
+#[inline]
+pub(crate) fn eq_lower(s: &[u8], lower: &[u8]) -> bool {
+    if s.len() != lower.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < s.len() {
+        let n = (s.len() - at).min(8);
+        if lower_word(load_word(s, at, n)) != load_word(lower, at, n) {
+            return false;
+        }
+        at += 8;
+    }
+    true
+}
+
+/// ASCII case-insensitive equality (like [`<[u8]>::eq_ignore_ascii_case`]), a word at a time.
+#[inline]
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while at < a.len() {
+        let n = (a.len() - at).min(8);
+        if lower_word(load_word(a, at, n)) != lower_word(load_word(b, at, n)) {
+            return false;
+        }
+        at += 8;
+    }
+    true
+}
+
 /// Decimal digits only, no sign, no overflow.
 pub(crate) fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
@@ -99,11 +256,15 @@ pub(crate) fn parse_u16(s: &[u8]) -> Option<u16> {
 pub(crate) fn skip_quoted(s: &[u8], start: usize) -> usize {
     let mut i = start + 1;
     while i < s.len() {
-        match s[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
+        // Jump to the next quote or backslash.
+        let Some(rel) = find_byte2(b'"', b'\\', &s[i..]) else {
+            return s.len();
+        };
+        i += rel;
+        if s[i] == b'"' {
+            return i + 1;
         }
+        i += 2;
     }
     s.len()
 }
@@ -136,6 +297,18 @@ impl<'b> QuotedStr<'b> {
         } else {
             Self::new(v)
         }
+    }
+
+    /// The quoted string `v[..end]`, where `v` starts with its opening quote and
+    /// `end == skip_quoted(v, 0)`: the same as `from_value(&v[..end])` for a trimmed `v`,
+    /// without scanning the string a second time.
+    pub(crate) fn from_quoted(v: &'b [u8], end: usize) -> Self {
+        let inner_end = if end > 1 && v.get(end - 1) == Some(&b'"') {
+            end - 1
+        } else {
+            end
+        };
+        Self::new(v.get(1..inner_end.max(1)).unwrap_or_default())
     }
 
     /// The bytes between the quotes, escapes untouched.
@@ -193,14 +366,14 @@ impl<'b> Iterator for CommaSplit<'b> {
             let mut i = 0;
             // Jump between the only bytes that matter: quotes, brackets and commas.
             while i < s.len() {
-                let Some(rel) = memchr::memchr3(b'"', b'<', b',', &s[i..]) else {
+                let Some(rel) = find_byte3(b'"', b'<', b',', &s[i..]) else {
                     i = s.len();
                     break;
                 };
                 i += rel;
                 match s[i] {
                     b'"' => i = skip_quoted(s, i),
-                    b'<' => i = memchr::memchr(b'>', &s[i..]).map_or(s.len(), |gt| i + gt + 1),
+                    b'<' => i = find_byte(b'>', &s[i..]).map_or(s.len(), |gt| i + gt + 1),
                     _ => break,
                 }
             }
@@ -274,6 +447,53 @@ mod tests {
     fn comma_split() {
         let v: Vec<_> = CommaSplit::new(br#""a,b" <sip:x,y>;p=1 , ,<sip:z>"#).collect();
         assert_eq!(v, vec![&br#""a,b" <sip:x,y>;p=1"#[..], b"<sip:z>"]);
+    }
+
+    #[test]
+    fn word_helpers_match_bytewise() {
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b, b'A', b, b'z', 0x80 | b, b'@', b'[', b]);
+            let lowered: Vec<u8> = w.to_le_bytes().iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(lower_word(w).to_le_bytes().to_vec(), lowered, "byte {b:#x}");
+            let simple = simple_token_bytes(u64::from(b));
+            assert_eq!(
+                simple & 0x80 != 0,
+                b.is_ascii_alphanumeric() || b == b'-',
+                "byte {b:#x}"
+            );
+            assert_eq!(simple >> 8, 0, "byte {b:#x}");
+        }
+        assert!(eq_lower(b"Application/SDP", b"application/sdp"));
+        assert!(!eq_lower(b"application/sdq", b"application/sdp"));
+        assert!(!eq_lower(b"sip", b"sips"));
+        assert!(eq_ignore_case(b"TaG", b"tAg"));
+        assert!(!eq_ignore_case(b"ta\x0d", b"ta-"));
+        assert_eq!(
+            load_word(b"abc", 0, 3),
+            u64::from_le_bytes(*b"abc\0\0\0\0\0")
+        );
+        assert_eq!(
+            load_word(b"abcdefghij", 8, 2),
+            u64::from(b'i') | u64::from(b'j') << 8
+        );
+    }
+
+    #[test]
+    fn find_byte2_matches_bytewise() {
+        let hay: Vec<u8> = (0..80u32).map(|i| (i * 13 % 61) as u8 + 32).collect();
+        for len in 0..hay.len() {
+            for (a, b) in [(b' ', b'\t'), (b'"', b'\\'), (40, 90), (0, 255)] {
+                let h = &hay[..len];
+                assert_eq!(
+                    find_byte2(a, b, h),
+                    h.iter().position(|&c| c == a || c == b)
+                );
+            }
+        }
+        assert_eq!(skip_quoted(br#""a\"b" x"#, 0), 6);
+        assert_eq!(skip_quoted(br#""abc\"#, 0), 5);
+        assert_eq!(skip_quoted(br#""0123456789abcdef\"" x"#, 0), 20);
+        assert_eq!(skip_quoted(br#""0123456789abcdef\" x"#, 0), 21);
     }
 
     #[test]

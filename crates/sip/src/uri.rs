@@ -1,17 +1,28 @@
 //! SIP/SIPS/TEL/URN URIs, with VoIPmonitor's rules for the user part and the host.
 
 use crate::params::Params;
-use crate::text::{find_byte, parse_u16, trim};
+use crate::text::{eq_lower, find_byte, load_word, lower_word, parse_u16, trim};
 
-/// Bytes that end a SIP URI's user/host part: URI headers, the end of a name-addr, a list
-/// separator or whitespace.
-static URI_END: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'?' as usize] = true;
-    t[b'>' as usize] = true;
-    t[b',' as usize] = true;
-    t[b' ' as usize] = true;
-    t[b'\t' as usize] = true;
+/// What a byte means to the one-pass scan of a SIP URI's user@host part.
+const PLAIN: u8 = 0;
+/// Ends the user/host part: URI headers, the end of a name-addr, a list separator or
+/// whitespace.
+const END: u8 = 1;
+/// `@`
+const AT: u8 = 2;
+/// `:` or `;`, which end the host.
+const HOST_END: u8 = 3;
+
+static SIP_BYTES: [u8; 256] = {
+    let mut t = [PLAIN; 256];
+    t[b'?' as usize] = END;
+    t[b'>' as usize] = END;
+    t[b',' as usize] = END;
+    t[b' ' as usize] = END;
+    t[b'\t' as usize] = END;
+    t[b'@' as usize] = AT;
+    t[b':' as usize] = HOST_END;
+    t[b';' as usize] = HOST_END;
     t
 };
 
@@ -55,31 +66,32 @@ impl<'b> Uri<'b> {
     /// Parses a URI; `None` without a `scheme:` prefix.
     pub fn parse(raw: &'b [u8]) -> Option<Self> {
         let raw = trim(raw);
+        // Nearly every URI on the wire is `sip:`: recognise it with one compare.
+        if raw.len() >= 4
+            && lower_word(load_word(raw, 0, 4)) == u64::from_le_bytes(*b"sip:\0\0\0\0")
+        {
+            let mut uri = Self::empty(Scheme::Sip, raw);
+            uri.parse_sip(&raw[4..]);
+            return Some(uri);
+        }
         let colon = find_byte(b':', raw)?;
         let scheme_b = &raw[..colon];
         if scheme_b.is_empty()
             || !scheme_b
                 .iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
         {
             return None;
         }
         let scheme = match scheme_b {
-            s if s.eq_ignore_ascii_case(b"sip") => Scheme::Sip,
-            s if s.eq_ignore_ascii_case(b"sips") => Scheme::Sips,
-            s if s.eq_ignore_ascii_case(b"tel") => Scheme::Tel,
-            s if s.eq_ignore_ascii_case(b"urn") => Scheme::Urn,
+            s if eq_lower(s, b"sip") => Scheme::Sip,
+            s if eq_lower(s, b"sips") => Scheme::Sips,
+            s if eq_lower(s, b"tel") => Scheme::Tel,
+            s if eq_lower(s, b"urn") => Scheme::Urn,
             s => Scheme::Other(s),
         };
         let rest = &raw[colon + 1..];
-        let mut uri = Self {
-            scheme,
-            user_info: b"",
-            host: b"",
-            port: None,
-            params: Params::default(),
-            raw,
-        };
+        let mut uri = Self::empty(scheme, raw);
         match scheme {
             Scheme::Sip | Scheme::Sips => uri.parse_sip(rest),
             Scheme::Tel | Scheme::Urn => {
@@ -97,29 +109,61 @@ impl<'b> Uri<'b> {
         Some(uri)
     }
 
+    /// A URI with only its scheme and raw text set.
+    fn empty(scheme: Scheme<'b>, raw: &'b [u8]) -> Self {
+        Self {
+            scheme,
+            user_info: b"",
+            host: b"",
+            port: None,
+            params: Params::default(),
+            raw,
+        }
+    }
+
     fn parse_sip(&mut self, rest: &'b [u8]) {
-        // The '@' must come before any URI headers ('?') or the end of the URI.
-        let limit = rest
-            .iter()
-            .position(|&b| URI_END[usize::from(b)])
-            .unwrap_or(rest.len());
-        let hostport = match find_byte(b'@', &rest[..limit]) {
+        // One pass up to the end of the user/host part (URI headers '?', the end of a
+        // name-addr, ...): the first '@' before it, and the first ':' or ';' from the start
+        // and from that '@' on, whichever turns out to end the host.
+        let (mut at, mut delim, mut delim_after_at) = (None, None, None);
+        let mut limit = rest.len();
+        for (i, &b) in rest.iter().enumerate() {
+            match SIP_BYTES[usize::from(b)] {
+                PLAIN => {}
+                END => {
+                    limit = i;
+                    break;
+                }
+                AT => {
+                    if at.is_none() {
+                        at = Some(i);
+                    }
+                }
+                _ => {
+                    if delim.is_none() {
+                        delim = Some(i);
+                    }
+                    if at.is_some() && delim_after_at.is_none() {
+                        delim_after_at = Some(i);
+                    }
+                }
+            }
+        }
+        let (start, host_end) = match at {
             Some(at) => {
                 self.user_info = &rest[..at];
-                &rest[at + 1..limit]
+                (at + 1, delim_after_at)
             }
-            None => &rest[..limit],
+            None => (0, delim),
         };
+        let hostport = &rest[start..limit];
         let (host, after) = if hostport.first() == Some(&b'[') {
             match find_byte(b']', hostport) {
                 Some(close) => (&hostport[1..close], &hostport[close + 1..]),
                 None => (&hostport[1..], &b""[..]),
             }
         } else {
-            let end = hostport
-                .iter()
-                .position(|&b| b == b':' || b == b';')
-                .unwrap_or(hostport.len());
+            let end = host_end.map_or(hostport.len(), |d| d - start);
             (&hostport[..end], &hostport[end..])
         };
         self.host = host;

@@ -18,7 +18,14 @@ impl<'b> CSeq<'b> {
     /// Parses a CSeq value; `None` when malformed.
     pub fn parse(value: &'b [u8]) -> Option<Self> {
         let v = trim(value);
-        let n = v.iter().position(|&b| is_lws(b))?;
+        // The number ends at the first non-digit, which must be whitespace.
+        let n = v
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(v.len());
+        if !v.get(n).is_some_and(|&b| is_lws(b)) {
+            return None;
+        }
         let seq = parse_u32(&v[..n])?;
         let method = trim_start(&v[n..]);
         if method.is_empty() || method.iter().any(|&b| is_lws(b)) {

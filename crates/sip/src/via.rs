@@ -1,7 +1,7 @@
 //! Via header values (several per header line are allowed, separated by commas).
 
 use crate::params::Params;
-use crate::text::{CommaSplit, is_lws, parse_u16, trim, trim_start};
+use crate::text::{CommaSplit, is_lws, load_word, lower_word, parse_u16, trim, trim_start};
 
 /// One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,16 @@ fn slash_part(s: &[u8]) -> Option<(&[u8], &[u8])> {
 impl<'b> Via<'b> {
     /// Parses a single Via value; `None` when malformed.
     pub fn parse(value: &'b [u8]) -> Option<Self> {
-        let (name, rest) = slash_part(value)?;
-        let (version, rest) = slash_part(rest)?;
+        // Nearly always `SIP/2.0/` with no blanks: split it off with one compare.
+        let ((name, version), rest) = if value.len() >= 8
+            && lower_word(load_word(value, 0, 8)) == u64::from_le_bytes(*b"sip/2.0/")
+        {
+            ((&value[..3], &value[4..7]), trim_start(&value[8..]))
+        } else {
+            let (name, rest) = slash_part(value)?;
+            let (version, rest) = slash_part(rest)?;
+            ((name, version), rest)
+        };
         let t_end = rest
             .iter()
             .position(|&b| is_lws(b) || b == b';')

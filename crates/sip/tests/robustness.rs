@@ -3,7 +3,8 @@
 //! both framers and the SDP parser.
 
 use voipsensor_sip::{
-    Framing, HeaderPos, MAX_HEADERS, Message, Parsed, Sdp, frame_stream, split_datagram,
+    Framing, HeaderPos, MAX_HEADERS, MAX_MESSAGE_LEN, Message, ParseError, Parsed, Sdp,
+    frame_stream, split_datagram,
 };
 
 struct XorShift(u64);
@@ -167,4 +168,67 @@ fn random_and_mutated() {
         cases += 1;
     }
     assert!(cases >= 100_000);
+}
+
+/// Found by `cargo fuzz run sip_message` (fuzz/, docs/fuzzing.md): a datagram without
+/// Content-Length had its body run to the datagram end with no size check, so messages over
+/// `MAX_MESSAGE_LEN` were accepted (the original crasher: 68 632 bytes).
+#[test]
+fn fuzz_regression_datagram_body_over_limit() {
+    let head: &[u8] = b"MESSAGE sip:a@b SIP/2.0\r\nCall-ID: x\r\nContent-Type: text/plain\r\n\r\n";
+    let mut msg = head.to_vec();
+    msg.resize(MAX_MESSAGE_LEN, b'a');
+    let mut h = [HeaderPos::EMPTY; MAX_HEADERS];
+    assert!(matches!(
+        Message::parse(&msg, &mut h, Framing::Datagram),
+        Ok(Parsed::Complete(m, n)) if n == MAX_MESSAGE_LEN && m.body().len() == n - head.len()
+    ));
+    msg.push(b'a');
+    assert_eq!(
+        Message::parse(&msg, &mut h, Framing::Datagram).err(),
+        Some(ParseError::TooLarge)
+    );
+    assert_eq!(
+        split_datagram(&msg).collect::<Vec<_>>(),
+        [Err(ParseError::TooLarge)]
+    );
+    // Leading keep-alive line ends do not count.
+    let mut padded = b"\r\n\r\n".to_vec();
+    padded.extend_from_slice(&msg[..MAX_MESSAGE_LEN]);
+    assert!(matches!(
+        Message::parse(&padded, &mut h, Framing::Datagram),
+        Ok(Parsed::Complete(_, n)) if n == padded.len()
+    ));
+}
+
+/// The header-section check runs before each line, so the blank line could take a header
+/// section without Content-Length to `MAX_MESSAGE_LEN + 2` bytes (found with the case above).
+#[test]
+fn fuzz_regression_header_section_over_limit() {
+    fn pad_line(msg: &mut Vec<u8>, total: usize) {
+        msg.extend_from_slice(b"X-Pad: ");
+        msg.resize(msg.len() + total - 9, b'p');
+        msg.extend_from_slice(b"\r\n");
+    }
+    let mut msg = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+    while MAX_MESSAGE_LEN - msg.len() > 8010 {
+        pad_line(&mut msg, 8000);
+    }
+    let last = MAX_MESSAGE_LEN - msg.len();
+    pad_line(&mut msg, last);
+    // The blank line starts exactly at the limit.
+    assert_eq!(msg.len(), MAX_MESSAGE_LEN);
+    msg.extend_from_slice(b"\r\n");
+    let mut h = [HeaderPos::EMPTY; MAX_HEADERS];
+    for framing in [Framing::Datagram, Framing::Stream] {
+        assert_eq!(
+            Message::parse(&msg, &mut h, framing).err(),
+            Some(ParseError::TooLarge),
+            "{framing:?}"
+        );
+    }
+    assert_eq!(
+        frame_stream(&msg).map_err(|e| e.error),
+        Err(ParseError::TooLarge)
+    );
 }

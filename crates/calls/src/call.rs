@@ -6,6 +6,7 @@ use voipsensor_manager_proto::json::{Row, Value};
 use voipsensor_rtp::{MosModel, PayloadType, RtpPacket, StreamConfig, StreamStats};
 use voipsensor_sip::{Message, Method, Sdp};
 
+use crate::cdr::{Cdr, CdrRtp, CdrStream, WhoHanged};
 use crate::hops::{Hops, branch_key};
 use crate::util::{SEC, datetime, hex0x, secs, text};
 use crate::{Binding, CallsConfig, Counters, Endpoint, MediaMap};
@@ -48,6 +49,10 @@ struct Stream {
     ssrc: u32,
     src: IpAddr,
     dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    first_us: u64,
+    last_us: u64,
     stats: StreamStats,
 }
 
@@ -76,7 +81,19 @@ pub(crate) struct Call {
     calledagent: Box<str>,
     caller_ep: Endpoint,
     /// Destination of the first INVITE (`sipcalledip` until hops say better).
-    calledip: IpAddr,
+    called_ep: Endpoint,
+    /// Reason text of `last_response` for the CDR (`200 OK`).
+    last_response_text: Box<str>,
+    /// First 100 / first other response to an INVITE (CDR response times).
+    first_100_us: Option<u64>,
+    first_other_us: Option<u64>,
+    /// Whether the first BYE came from the caller.
+    bye_by_caller: Option<bool>,
+    /// Digest username of an INVITE's Authorization / Proxy-Authorization.
+    digest_username: Box<str>,
+    first_rtp_us: Option<u64>,
+    /// Why the timers closed the call: a `bye` code (§2.3), 0 for a normal end.
+    pub(crate) close_code: u8,
     hops: Hops,
     caller_tag: Option<Box<[u8]>>,
     vlan: Option<u16>,
@@ -140,7 +157,19 @@ impl Call {
             calleragent: msg.user_agent().map(text).unwrap_or_default().into(),
             calledagent: Box::default(),
             caller_ep: src,
-            calledip: dst.ip,
+            called_ep: dst,
+            last_response_text: "".into(),
+            first_100_us: None,
+            first_other_us: None,
+            bye_by_caller: None,
+            digest_username: msg
+                .authorization()
+                .and_then(|a| a.username())
+                .map(|u| text(&u.unescape()))
+                .unwrap_or_default()
+                .into(),
+            first_rtp_us: None,
+            close_code: 0,
             hops: Hops::default(),
             caller_tag: from
                 .and_then(|f| f.tag())
@@ -268,6 +297,7 @@ impl Call {
                 }
                 if self.bye_at.is_none() {
                     self.bye_at = Some(now);
+                    self.bye_by_caller = Some(by_caller);
                 }
                 self.destroy_at = Some(self.destroy_at.unwrap_or(0).max(now + 60 * SEC));
             }
@@ -276,6 +306,7 @@ impl Call {
             (Some(Method::Cancel), _) => {
                 if self.update_last_response(487, None, true) {
                     self.last_from_cancel = true;
+                    self.last_response_text = "487 Request Terminated CANCEL".into();
                 }
                 self.cancel_at.get_or_insert(now);
                 self.destroy_at = Some(now + 10 * SEC);
@@ -308,7 +339,20 @@ impl Call {
         }
         let cm = cseq.map(|c| c.method);
         let seq = cseq.map(|c| c.seq);
-        self.update_last_response(code, cm, false);
+        if self.update_last_response(code, cm, false) {
+            let reason = match msg.start() {
+                voipsensor_sip::StartLine::Response { reason, .. } => text(reason),
+                voipsensor_sip::StartLine::Request { .. } => String::new(),
+            };
+            self.last_response_text = format!("{code} {reason}").trim_end().into();
+        }
+        if cm == Some(Method::Invite) {
+            if code == 100 {
+                self.first_100_us.get_or_insert(now);
+            } else {
+                self.first_other_us.get_or_insert(now);
+            }
+        }
         let invite_tx =
             cm == Some(Method::Invite) && seq.is_some_and(|s| self.invite_cseqs.contains(&s));
         let reinvite_tx = seq.is_some_and(|s| self.reinvite_cseqs.contains(&s));
@@ -436,7 +480,7 @@ impl Call {
         let Some(body) = msg.sdp_body() else {
             return;
         };
-        let Ok(sdp) = Sdp::parse(body) else {
+        let Ok(sdp) = &Sdp::parse(body) else {
             return;
         };
         // The stream arriving at an address announced by one side is sent by the other.
@@ -551,14 +595,22 @@ impl Call {
                     ssrc,
                     src: src.ip,
                     dst: dst.ip,
+                    sport: src.port,
+                    dport: dst.port,
+                    first_us: now,
+                    last_us: now,
                     stats: StreamStats::new(&self.stream_config),
                 });
                 self.streams.len() - 1
             }
         };
+        self.first_rtp_us.get_or_insert(now);
         let s = &mut self.streams[idx];
         s.src = src.ip;
         s.dst = dst.ip;
+        s.sport = src.port;
+        s.dport = dst.port;
+        s.last_us = s.last_us.max(now);
         s.stats.handle_packet(pkt, now);
         if let Some(pt) = s.stats.last_payload_type() {
             self.codec[side_index(side)] = Some(pt);
@@ -567,11 +619,12 @@ impl Call {
     }
 
     /// When (and why) the call should be closed now, per §3.7; the close time.
-    pub(crate) fn close_due(&self, now: u64, cfg: &CallsConfig) -> Option<u64> {
+    /// The close time and the `bye` code of the reason (0: the call ended normally).
+    pub(crate) fn close_due(&self, now: u64, cfg: &CallsConfig) -> Option<(u64, u8)> {
         if let Some(d) = self.destroy_at
             && now >= d
         {
-            return Some(d);
+            return Some((d, 0));
         }
         let since = |t: u64, s: u64| now >= t.saturating_add(s * SEC);
         let hard = match (self.bye_confirmed_at, self.bye_at) {
@@ -579,17 +632,179 @@ impl Call {
             (None, Some(t)) => since(t, 1200),
             _ => false,
         };
-        let expired = hard
-            || (self.last_rtp_us.is_some() && since(self.last_packet_us, cfg.rtp_timeout_s))
-            || (self.last_rtp_us.is_none()
-                && since(self.created_us, cfg.sip_without_rtp_timeout_s))
-            || since(self.created_us, cfg.absolute_timeout_s)
-            || (self.progress_us.is_none()
-                && self.last_rtp_us.is_none()
-                && since(self.created_us, 300))
-            || self.sip_packets > MAX_SIP_PACKETS
-            || self.invite_packets > MAX_INVITE_PACKETS;
-        expired.then_some(now)
+        // In the order of the bye table (§2.3): the first matching reason is reported.
+        let code = if since(self.created_us, cfg.absolute_timeout_s) {
+            102
+        } else if hard {
+            103
+        } else if self.last_rtp_us.is_some() && since(self.last_packet_us, cfg.rtp_timeout_s) {
+            104
+        } else if self.progress_us.is_none()
+            && self.last_rtp_us.is_none()
+            && since(self.created_us, 300)
+        {
+            107
+        } else if self.last_rtp_us.is_none()
+            && since(self.created_us, cfg.sip_without_rtp_timeout_s)
+        {
+            108
+        } else if self.sip_packets > MAX_SIP_PACKETS || self.invite_packets > MAX_INVITE_PACKETS {
+            109
+        } else {
+            return None;
+        };
+        Some((now, code))
+    }
+
+    /// The call's CDR values (§2.3) as it closes. `forced`: closed by a flush (shutdown, end
+    /// of a capture file) rather than by its own timers; `live`: while capturing live.
+    pub(crate) fn cdr(&self, id_sensor: i64, forced: bool, live: bool) -> Cdr {
+        let created = self.created_us;
+        let end = self
+            .bye_confirmed_at
+            .unwrap_or(self.last_packet_us)
+            .max(created);
+        let secs_since =
+            |t: u64| u32::try_from(t.saturating_sub(created) / SEC).unwrap_or(u32::MAX);
+        let duration_us = end - created;
+        let bye = if forced && live {
+            110
+        } else if self.close_code != 0 {
+            self.close_code
+        } else if self.bye_at.is_some() && self.progress_us.is_none() && !self.answered {
+            106
+        } else if self.answered {
+            match (self.bye_at, self.bye_confirmed_at) {
+                (_, Some(_)) => 3,
+                (Some(_), None) => 2,
+                _ => 1,
+            }
+        } else {
+            0
+        };
+        let called = self.hops.called().unwrap_or(self.called_ep);
+        let a = self.best(Side::Caller);
+        let b = self.best(Side::Called);
+        let index_of = |s: &Stream| {
+            self.streams
+                .iter()
+                .position(|x| std::ptr::eq(x, s))
+                .map_or(0, |i| u8::try_from(i).unwrap_or(u8::MAX))
+        };
+        let side_cols = |s: &Stream| {
+            let st = &s.stats;
+            let counted = st.received();
+            let known = st.first_payload_type().is_some();
+            let received = if known {
+                counted.saturating_add(2)
+            } else {
+                counted
+            };
+            let lost = st.lost();
+            let events = st.sequence().loss_events();
+            let mut sl = [0u32; 10];
+            sl.copy_from_slice(&events[1..11]);
+            let mos = |m: MosModel, truncate: bool| {
+                st.mos(m).average().map_or(45, |v| {
+                    let x = v * 10.0;
+                    (if truncate { x.floor() } else { x.round() }).clamp(0.0, 255.0) as u8
+                })
+            };
+            let f2 = mos(MosModel::F2, false);
+            let denom = f64::from(counted) + 2.0 + f64::from(lost);
+            CdrStream {
+                index: index_of(s),
+                payload: st.first_payload_type().map_or(-1, |p| i32::from(p.0)),
+                saddr: s.src,
+                received,
+                lost,
+                avgjitter_mult10: (st.jitter().avg_ms() * 10.0).ceil().max(0.0) as u32,
+                maxjitter: st.jitter().max_ms().ceil().max(0.0) as u32,
+                sl,
+                d: *st.jitter().delay_buckets(),
+                mos_f1_mult10: mos(MosModel::F1, true),
+                mos_f2_mult10: f2,
+                mos_adapt_mult10: mos(MosModel::Adaptive, false),
+                mos_min_mult10: f2,
+                packet_loss_perc_mult1000: (f64::from(lost) / denom * 100_000.0).round() as u32,
+            }
+        };
+        let streams = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let pt = s.stats.first_payload_type()?;
+                let shown =
+                    a.is_some_and(|x| std::ptr::eq(x, s)) || b.is_some_and(|x| std::ptr::eq(x, s));
+                let flags = u64::from(shown) << 1
+                    | match s.side {
+                        Side::Caller => 1 << 2,
+                        Side::Called => 1 << 3,
+                    };
+                Some(CdrRtp {
+                    saddr: s.src,
+                    sport: s.sport,
+                    daddr: s.dst,
+                    dport: s.dport,
+                    ssrc: s.ssrc,
+                    received: s.stats.received().saturating_add(2),
+                    loss: s.stats.lost(),
+                    firsttime_s: s.first_us.saturating_sub(created) as f64 / 1e6,
+                    payload: u16::from(pt.0),
+                    maxjitter_mult10: (s.stats.jitter().max_ms() * 10.0).max(0.0) as u32,
+                    index: u8::try_from(i + 1).unwrap_or(u8::MAX),
+                    flags,
+                    duration_s: s.last_us.saturating_sub(s.first_us) as f64 / 1e6,
+                })
+            })
+            .collect();
+        let ms = |t: Option<u64>| {
+            t.map(|t| u16::try_from(t.saturating_sub(created) / 1000).unwrap_or(u16::MAX))
+        };
+        Cdr {
+            fbasename: self.call_id.to_vec(),
+            calldate_us: created,
+            callend_us: created + duration_us,
+            duration_s: u32::try_from(duration_us / SEC).unwrap_or(u32::MAX),
+            connect_duration_s: self
+                .connect_us
+                .map(|c| u32::try_from(end.saturating_sub(c) / SEC).unwrap_or(u32::MAX)),
+            progress_time_s: self.progress_us.map(secs_since),
+            first_rtp_time_s: self.first_rtp_us.map(secs_since),
+            caller: self.caller.to_string(),
+            caller_domain: self.callerdomain.to_string(),
+            callername: self.callername.to_string(),
+            called: self.called.to_string(),
+            called_domain: self.calleddomain.to_string(),
+            sipcallerip: self.caller_ep.ip,
+            sipcallerport: self.caller_ep.port,
+            sipcalledip: called.ip,
+            sipcalledport: called.port,
+            whohanged: self.bye_by_caller.map(|c| {
+                if c {
+                    WhoHanged::Caller
+                } else {
+                    WhoHanged::Callee
+                }
+            }),
+            bye,
+            last_sip_response_num: self.last_response,
+            last_sip_response: self.last_response_text.to_string(),
+            sighup: forced,
+            vlan: self.vlan,
+            id_sensor: u16::try_from(id_sensor).ok(),
+            response_time_100_ms: ms(self.first_100_us),
+            response_time_xxx_ms: ms(self.first_other_us),
+            caller_ua: self.calleragent.to_string(),
+            callee_ua: self.calledagent.to_string(),
+            digest_username: self.digest_username.to_string(),
+            proxies: self.hops.proxies(self.caller_ep, Some(called.ip)),
+            a: a.map(side_cols),
+            b: b.map(side_cols),
+            streams,
+            flags: 0,
+        }
     }
 
     /// Whether `listcalls` shows the call.
@@ -639,7 +854,7 @@ impl Call {
         r.push(Value::str(&*self.calleddomain));
         r.push(Value::str(&*self.calleragent));
         r.push(Value::str(&*self.calledagent));
-        let called = self.hops.called().map_or(self.calledip, |e| e.ip);
+        let called = self.hops.called().map_or(self.called_ep.ip, |e| e.ip);
         r.push(Value::ip(self.caller_ep.ip));
         r.push(Value::ip(called));
         r.push(Value::Null);

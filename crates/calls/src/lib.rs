@@ -145,6 +145,15 @@ pub struct CallRef {
     pub start_us: u64,
 }
 
+/// A call the table closed, with its CDR.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    /// The call (its files can be closed).
+    pub call: CallRef,
+    /// Its CDR values.
+    pub cdr: cdr::Cdr,
+}
+
 /// An RTP/RTCP datagram taken by a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaRef {
@@ -399,10 +408,30 @@ impl CallTable {
         self.calls.get(&id).map(|c| &c.call_id[..])
     }
 
+    /// Closes every open call now (shutdown, or the end of a capture file: `sighup`; `live`
+    /// gives them `bye` 110 as the reference does when capturing live).
+    pub fn close_all(&mut self, now: u64, live: bool) -> Vec<Closed> {
+        let id_sensor = self.config.id_sensor;
+        let mut closed = Vec::new();
+        for (&id, call) in &mut self.calls {
+            if call.closing_at.is_none() {
+                call.closing_at = Some(now);
+                self.media.unbind(id, call.media_keys.iter().map(|m| m.key));
+                call.media_keys.clear();
+                closed.push(Closed {
+                    call: call.call_ref(),
+                    cdr: call.cdr(id_sensor, true, live),
+                });
+            }
+        }
+        closed.sort_by_key(|c| c.call.id);
+        closed
+    }
+
     /// Timers (destroy after BYE/final responses, rtptimeout, absolute timeout, registration
-    /// expiry). Call at least every second of packet time. Returns the calls closed now: they
-    /// take no more packets (their files can be closed).
-    pub fn handle_timeout(&mut self, now: u64) -> Vec<CallRef> {
+    /// expiry). Call at least every second of packet time. Returns the calls closed now, with
+    /// their CDRs: they take no more packets (their files can be closed).
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<Closed> {
         let cfg = self.config;
         let mut close = Vec::new();
         let mut free = Vec::new();
@@ -414,21 +443,26 @@ impl CallTable {
                     }
                 }
                 None => {
-                    if let Some(at) = call.close_due(now, &cfg) {
-                        close.push((id, at));
+                    if let Some((at, code)) = call.close_due(now, &cfg) {
+                        close.push((id, at, code));
                     }
                 }
             }
         }
         let mut closed = Vec::with_capacity(close.len());
-        for (id, at) in close {
+        for (id, at, code) in close {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.closing_at = Some(at);
+                call.close_code = code;
                 self.media.unbind(id, call.media_keys.iter().map(|m| m.key));
                 call.media_keys.clear();
-                closed.push(call.call_ref());
+                closed.push(Closed {
+                    call: call.call_ref(),
+                    cdr: call.cdr(cfg.id_sensor, false, false),
+                });
             }
         }
+        closed.sort_by_key(|c| c.call.id);
         for id in free {
             if let Some(call) = self.calls.remove(&id) {
                 self.by_call_id.remove(&call.call_id[..]);

@@ -1025,11 +1025,79 @@ fn packets_are_attributed_to_their_call() {
     assert_eq!(t.handle_sip(T0, a(), b(), None, &msg), None, "not a call");
     // rtptimeout (300 s without packets) closes the call: reported once.
     assert!(t.handle_timeout(T0 + 100 * S).is_empty());
-    assert_eq!(t.handle_timeout(T0 + 303 * S), vec![r]);
+    let closed = t.handle_timeout(T0 + 303 * S);
+    assert_eq!(closed.iter().map(|c| c.call).collect::<Vec<_>>(), vec![r]);
+    assert_eq!(closed[0].cdr.bye, 104, "rtptimeout");
+    assert_eq!(closed[0].cdr.fbasename, b"call-1@10.0.0.1");
     assert!(t.handle_timeout(T0 + 304 * S).is_empty());
     assert_eq!(
         t.call_id(r.id),
         Some(&b"call-1@10.0.0.1"[..]),
         "still in memory"
     );
+}
+
+/// The CDR of an answered call with RTP both ways, hung up by the caller (§2.3).
+#[test]
+fn cdr_of_an_answered_call_hung_up_by_the_caller() {
+    let mut t = answered_call();
+    let (ra, rb) = (ep(1, 10000), ep(2, 20000));
+    for i in 0..100u16 {
+        let now = T0 + 4 * S + u64::from(i) * 20_000;
+        if i != 50 {
+            t.handle_udp(now, ra, rb, &rtp(8, 100 + i, u32::from(i) * 160, 0x1111));
+        }
+        t.handle_udp(
+            now + 5000,
+            rb,
+            ra,
+            &rtp(8, 7000 + i, u32::from(i) * 160, 0x2222),
+        );
+    }
+    let bye_t = T0 + 10 * S;
+    feed(&mut t, bye_t, a(), b(), &request("BYE", 2, true, "", ""));
+    feed(
+        &mut t,
+        bye_t + 2000,
+        b(),
+        a(),
+        &response(200, "OK", 2, "BYE", "", ""),
+    );
+    let closed = t.handle_timeout(bye_t + 6 * S);
+    assert_eq!(closed.len(), 1);
+    let c = &closed[0].cdr;
+    assert_eq!(c.calldate_us, T0);
+    assert_eq!(c.duration_s, 10, "to the 200 OK of the BYE");
+    assert_eq!(c.connect_duration_s, Some(7));
+    assert_eq!(c.progress_time_s, Some(1), "180 after 1 s");
+    assert_eq!(c.first_rtp_time_s, Some(4));
+    assert_eq!(c.bye, 3);
+    assert_eq!(c.whohanged, Some(voipsensor_calls::cdr::WhoHanged::Caller));
+    assert_eq!(c.last_sip_response_num, 200);
+    assert_eq!(c.last_sip_response, "200 OK");
+    assert_eq!(c.caller, "1001");
+    assert_eq!(c.called, "1002");
+    assert_eq!(c.callername, "Alice");
+    assert_eq!(c.sipcallerport, 5060);
+    assert_eq!(c.caller_ua, "Caller UA");
+    assert_eq!(c.callee_ua, "Callee UA");
+    assert_eq!(c.response_time_100_ms, Some(100));
+    assert_eq!(c.response_time_xxx_ms, Some(1000));
+    assert!(!c.sighup);
+    let a_stream = c.a.as_ref().expect("caller's stream");
+    assert_eq!(a_stream.payload, 8);
+    assert_eq!(a_stream.received, 99, "98 counted + 2");
+    assert_eq!(a_stream.lost, 1);
+    assert_eq!(a_stream.sl[0], 1, "one single-packet gap");
+    assert_eq!(
+        a_stream.packet_loss_perc_mult1000, 1000,
+        "1 of 100: 1 % x 1000"
+    );
+    let b_stream = c.b.as_ref().expect("callee's stream");
+    assert_eq!((b_stream.received, b_stream.lost), (100, 0));
+    assert_eq!(c.streams.len(), 2);
+    assert_eq!(c.streams[0].index, 1);
+    assert_eq!(c.streams[0].sport, 10000);
+    assert_eq!(c.streams[0].dport, 20000);
+    assert_eq!(c.streams[0].flags, 0b110, "A stream sent by the caller");
 }

@@ -12,7 +12,7 @@ mod sensor;
 
 pub use keys::{KeyLoadError, MIN_RELOAD_INTERVAL, ManagerKeys};
 pub use live::{LiveCaptures, LiveCounters};
-pub use packet_path::{PacketPath, PathStats};
+pub use packet_path::{CdrSink, PacketPath, PathStats};
 pub use replay::{PacketClock, ReplayOptions, ReplaySummary, replay};
 pub use sensor::Sensor;
 

@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use voipsensor_calls::{CallRef, CallTable, Endpoint};
+use voipsensor_calls::cdr::Cdr;
+use voipsensor_calls::{CallRef, CallTable, Closed, Endpoint};
 use voipsensor_config::PortSet;
 use voipsensor_sip::{Frame, Framing, HeaderPos, MAX_HEADERS, Message, Parsed};
 use voipsensor_spool::{CallFile, Record, Spool};
@@ -88,6 +89,37 @@ pub struct PacketPath {
     index: Box<[HeaderPos; MAX_HEADERS]>,
     last_tick_us: u64,
     spool: Option<Arc<Mutex<Spool>>>,
+    cdr_sink: Option<Sink>,
+}
+
+/// A [`CdrSink`] that `PacketPath`'s `Debug` can show.
+struct Sink(CdrSink);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CdrSink")
+    }
+}
+
+/// Where the CDRs of closed calls go.
+pub type CdrSink = Arc<dyn Fn(Cdr) + Send + Sync>;
+
+/// `cdr.flags` bits for the files written (§2.3): 23 save flags valid, 24 SIP pcap saved,
+/// 25 RTP pcap saved.
+fn spool_flags(paths: &[std::path::PathBuf]) -> u64 {
+    let mut flags = 1 << 23;
+    for p in paths {
+        match p
+            .parent()
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+        {
+            Some("SIP") => flags |= 1 << 24,
+            Some("RTP") => flags |= 1 << 25,
+            _ => {}
+        }
+    }
+    flags
 }
 
 impl PacketPath {
@@ -100,7 +132,15 @@ impl PacketPath {
             index: Box::new([HeaderPos::EMPTY; MAX_HEADERS]),
             last_tick_us: 0,
             spool: None,
+            cdr_sink: None,
         }
+    }
+
+    /// Hands the CDRs of closed calls to `sink`.
+    #[must_use]
+    pub fn with_cdr_sink(mut self, sink: CdrSink) -> Self {
+        self.cdr_sink = Some(Sink(sink));
+        self
     }
 
     /// Writes the calls' packets to `spool` (shared by the packet paths of all interfaces).
@@ -178,12 +218,29 @@ impl PacketPath {
         self.defrag.expire(now);
         self.tcp.expire(now);
         let closed = table.handle_timeout(now_us);
+        self.finish_calls(closed);
         if let Some(spool) = &self.spool {
-            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
-            for call in closed {
-                spool.close_call(call.id);
+            spool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .flush_due(now_us);
+        }
+    }
+
+    /// Closes the files of calls the table closed and hands their CDRs (with the spool's
+    /// `flags` bits) to the CDR sink.
+    pub fn finish_calls(&self, closed: Vec<Closed>) {
+        for mut c in closed {
+            if let Some(spool) = &self.spool {
+                let paths = spool
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .close_call(c.call.id);
+                c.cdr.flags |= spool_flags(&paths);
             }
-            spool.flush_due(now_us);
+            if let Some(Sink(sink)) = &self.cdr_sink {
+                sink(c.cdr);
+            }
         }
     }
 

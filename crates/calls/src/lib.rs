@@ -188,6 +188,8 @@ pub struct Counters {
     pub register_transactions_closed: u64,
     /// REGISTER requests and responses handed in.
     pub sip_register: u64,
+    /// `register_state`/`register_failed` rows dropped because nobody took them.
+    pub register_rows_dropped: u64,
     /// MESSAGE requests and responses handed in.
     pub sip_message: u64,
     /// REGISTER transactions or records refused because of `max_registers`.
@@ -503,6 +505,17 @@ impl CallTable {
     /// Rows of `listregisters` (33 columns), ascending ID.
     pub fn register_rows(&self, now: u64) -> Vec<Row> {
         self.registrations.rows(now, self.config.id_sensor)
+    }
+
+    /// The `register_state` / `register_failed` rows of registration states started since the
+    /// last call, oldest first (§4.4).
+    pub fn take_register_rows(&mut self) -> Vec<cdr::RegisterRow> {
+        let id_sensor = u16::try_from(self.config.id_sensor).ok();
+        let mut rows = self.registrations.take_rows();
+        for r in &mut rows {
+            r.id_sensor = id_sensor;
+        }
+        rows
     }
 
     /// Open REGISTER transactions (the `r:` of the status line's `calls[...]`).

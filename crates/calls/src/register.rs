@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use voipsensor_manager_proto::json::{Row, Value};
 use voipsensor_sip::{Message, Method};
 
+use crate::cdr::RegisterRow;
 use crate::util::{SEC, datetime, lower, secs, text};
 use crate::{Counters, Endpoint};
 
@@ -157,7 +158,12 @@ pub(crate) struct Registrations {
     index: HashMap<(String, String), Vec<u64>>,
     next_id: u64,
     last_maintenance_us: u64,
+    /// `register_state` / `register_failed` rows of new states, until taken.
+    pending_rows: Vec<RegisterRow>,
 }
+
+/// Most rows kept for the writer; beyond, new rows are dropped (and counted).
+const MAX_PENDING_ROWS: usize = 100_000;
 
 impl Registrations {
     pub(crate) fn new(max: usize) -> Self {
@@ -168,7 +174,49 @@ impl Registrations {
             index: HashMap::new(),
             next_id: 0,
             last_maintenance_us: 0,
+            pending_rows: Vec::new(),
         }
+    }
+
+    /// The rows of states started since the last call (oldest first).
+    pub(crate) fn take_rows(&mut self) -> Vec<RegisterRow> {
+        std::mem::take(&mut self.pending_rows)
+    }
+
+    /// Queues the database row of a new state (§4.4).
+    fn state_row(&mut self, s: &State, counters: &mut Counters) {
+        if self.pending_rows.len() >= MAX_PENDING_ROWS {
+            counters.register_rows_dropped += 1;
+            return;
+        }
+        let i = &s.info;
+        let failed = !ok_kind(s.state);
+        self.pending_rows.push(RegisterRow {
+            failed,
+            created_us: s.created_us,
+            id_sensor: None,
+            sipcallerip: i.src.ip,
+            sipcallerport: i.src.port,
+            sipcalledip: i.dst.ip,
+            sipcalledport: i.dst.port,
+            from_num: i.from_num.clone(),
+            to_num: i.to_num.clone(),
+            to_domain: i.to_domain.clone(),
+            contact_num: i.contact_num.clone(),
+            contact_domain: i.contact_domain.clone(),
+            digest_username: i.digest_user.clone(),
+            digest_realm: i.digest_realm.clone(),
+            // Quirk kept from the reference: Unregister is written as state 1, expires 0.
+            expires: if s.state == UNREGISTER {
+                0
+            } else {
+                i32::try_from(s.expires).unwrap_or(i32::MAX)
+            },
+            state: if s.state == UNREGISTER { OK } else { s.state },
+            ua: i.ua.clone(),
+            vlan: i.vlan,
+            counter: 1,
+        });
     }
 
     /// Open REGISTER transactions.
@@ -452,6 +500,7 @@ impl Registrations {
                 counters.registers_refused += 1;
                 return;
             }
+            self.state_row(&new_state, counters);
             let rec = Record {
                 key: key.clone(),
                 digest_user: user,
@@ -464,6 +513,19 @@ impl Registrations {
             self.index.entry(key).or_default().push(id);
             return;
         };
+        let Some(rec) = self.records.get(&rid) else {
+            return;
+        };
+        let prev = if ok { &rec.ok } else { &rec.failed };
+        let same = prev.as_ref().is_some_and(|prev| {
+            prev.state == state
+                && prev.info.contact_num == new_state.info.contact_num
+                && prev.info.contact_domain == new_state.info.contact_domain
+                && t < prev.created_us.saturating_add(STATE_TIMEOUT_S * SEC)
+        });
+        if !same {
+            self.state_row(&new_state, counters);
+        }
         let Some(rec) = self.records.get_mut(&rid) else {
             return;
         };

@@ -663,6 +663,15 @@ fn register_401_then_200_is_ok_and_expires() {
     let Value::Int(id) = rcol(r, "ID") else {
         panic!("ID")
     };
+    // One register_state row for the new OK state (§4.4), taken once.
+    let db = t.take_register_rows();
+    assert_eq!(db.len(), 1);
+    assert!(!db[0].failed);
+    assert_eq!((db[0].state, db[0].expires), (1, 120));
+    assert_eq!(db[0].created_us, T0, "the transaction's first REGISTER");
+    assert_eq!(db[0].digest_username, "alice");
+    assert_eq!(db[0].ua, "Phone 1");
+    assert!(t.take_register_rows().is_empty());
 
     // 120 s + 30 s grace later the next maintenance pass (every >= 30 s) marks it Expired.
     t.handle_timeout(T0 + 140 * S);
@@ -700,6 +709,9 @@ fn register_401_then_200_is_ok_and_expires() {
     let r = &t.register_rows(T0 + 200 * S)[0];
     assert_eq!(rcol(r, "state"), Value::Int(1));
     assert_eq!(rcol(r, "ID"), Value::Int(id));
+    let db = t.take_register_rows();
+    assert_eq!(db.len(), 1, "a new OK state after the expiry: a new row");
+    assert_eq!(db[0].created_us, T0 + 200 * S);
     assert_eq!(rcol(r, "expires"), Value::Int(3600));
     assert_eq!(t.total_registers(), 1);
 }

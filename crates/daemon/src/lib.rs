@@ -182,7 +182,7 @@ pub async fn run(
     } else {
         None
     };
-    let mut sensor = Sensor::new(&config, table, clock, stats);
+    let mut sensor = Sensor::new(&config, table.clone(), clock.clone(), stats);
     let live_counters = live.as_ref().map(LiveCaptures::counters);
     if let Some(c) = live_counters {
         sensor = sensor.with_live(c);
@@ -195,12 +195,21 @@ pub async fn run(
     let server = Server::new(sensor, keys, settings);
     let served = server.run(listeners, shutdown).await;
     // Stop the packet sources, then close every call's files: nothing accepted is lost.
+    let was_live = live.is_some();
     if let Some(live) = live {
         let _ = tokio::task::spawn_blocking(move || live.stop()).await;
     }
     if let Some(task) = replay_task {
         let _ = task.await;
     }
+    // The calls still open end here (sighup): their files close and their CDRs are written.
+    let closed = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .close_all(clock.now_us(), was_live);
+    PacketPath::new(config.sip_ports.clone())
+        .with_spool(spool.clone())
+        .finish_calls(closed);
     close_spool(&spool);
     served.map_err(StartError::Server)?;
     info!("sensor stopped");
@@ -329,7 +338,7 @@ async fn run_replay(
     let summary = tokio::task::spawn_blocking(move || {
         let summary = replay(&replay_options, &mut path, &table2, &stats2, &clock2, &stop);
         // The capture ended: every call file is complete on disk from here on.
-        path.close_files();
+        path.flush_files();
         summary
     })
     .await

@@ -244,13 +244,14 @@ impl PacketPath {
         }
     }
 
-    /// Flushes, fsyncs and closes every call file of the spool (end of a capture, shutdown).
-    pub fn close_files(&self) {
+    /// Writes out and fsyncs every call file of the spool, keeping them open (end of a
+    /// capture file: complete on disk while the calls stay listed).
+    pub fn flush_files(&self) {
         if let Some(spool) = &self.spool {
             spool
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .close_all();
+                .flush_all();
         }
     }
 

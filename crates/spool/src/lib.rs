@@ -496,6 +496,23 @@ impl Spool {
         paths
     }
 
+    /// Writes out every buffer and syncs the open files, keeping them open (end of a replay
+    /// that keeps serving: the files are complete on disk, the calls still own them).
+    pub fn flush_all(&mut self) {
+        let keys: Vec<(u64, Kind)> = self.files.keys().copied().collect();
+        for key in keys {
+            if let Some(entry) = self.files.get_mut(&key) {
+                let r = flush_entry(entry).and_then(|n| {
+                    if let Some(f) = &entry.file {
+                        f.sync_data()?;
+                    }
+                    Ok(n)
+                });
+                self.account(key, r);
+            }
+        }
+    }
+
     /// Closes every call's files (shutdown, end of a replay).
     pub fn close_all(&mut self) {
         let calls: Vec<u64> = self.files.keys().map(|(c, _)| *c).collect();

@@ -328,7 +328,16 @@ fn ring_wraps_around_many_times() {
             }
         }
     }
-    assert_eq!(seen.len(), 400);
+    // Other traffic on `lo` (a busy machine) can overflow a 16 KiB ring between batches: a
+    // datagram may then be missing, but only as a drop the kernel reported, never lost by
+    // the ring walk itself.
+    let missing = 400 - seen.len() as u64;
+    let drops = capture.stats().expect("stats").drops;
+    assert!(
+        missing == 0 || drops >= missing,
+        "{missing} datagrams missing, {drops} drops reported"
+    );
+    assert!(seen.len() >= 300, "most datagrams seen: {}", seen.len());
 }
 
 #[test]

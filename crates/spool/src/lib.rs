@@ -176,6 +176,77 @@ pub struct Spool {
     open: usize,
     seq: u64,
     stats: SpoolStats,
+    syncer: Syncer,
+}
+
+/// A file whose data must reach the disk: the open file, or the path of one closed earlier
+/// to stay under the open-file limit.
+#[derive(Debug)]
+enum SyncJob {
+    File(File),
+    Path(PathBuf),
+}
+
+/// fsyncs closed call files on a thread of its own, so a call ending never stalls the
+/// packet path on the disk; [`Syncer::wait`] returns once every file handed over is synced.
+#[derive(Debug, Default)]
+struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<SyncJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Syncer {
+    fn send(&mut self, job: SyncJob) {
+        if self.tx.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<SyncJob>();
+            let errors = self.errors.clone();
+            let spawned = std::thread::Builder::new()
+                .name("spool-sync".into())
+                .spawn(move || {
+                    for job in rx {
+                        let r = match job {
+                            SyncJob::File(f) => f.sync_data(),
+                            SyncJob::Path(p) => File::open(p).and_then(|f| f.sync_data()),
+                        };
+                        if r.is_err() {
+                            errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            match spawned {
+                Ok(t) => {
+                    self.tx = Some(tx);
+                    self.thread = Some(t);
+                }
+                Err(_) => {
+                    // No thread: sync here rather than not at all.
+                    let _ = match job {
+                        SyncJob::File(f) => f.sync_data(),
+                        SyncJob::Path(p) => File::open(p).and_then(|f| f.sync_data()),
+                    };
+                    return;
+                }
+            }
+        }
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(job);
+        }
+    }
+
+    /// Blocks until every file handed over is synced.
+    fn wait(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.syncer.wait();
+    }
 }
 
 /// `fbasename_safe` (§1.3): ASCII letters, digits and `: - . @` kept, every other byte (and
@@ -235,6 +306,7 @@ impl Spool {
             open: 0,
             seq: 0,
             stats: SpoolStats::default(),
+            syncer: Syncer::default(),
         }
     }
 
@@ -245,7 +317,12 @@ impl Spool {
 
     /// Counters.
     pub fn stats(&self) -> SpoolStats {
-        self.stats
+        let mut s = self.stats;
+        s.errors += self
+            .syncer
+            .errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        s
     }
 
     /// Files currently open.
@@ -468,7 +545,8 @@ impl Spool {
         }
     }
 
-    /// The call ended: its files are flushed, fsynced and closed. Returns the paths written.
+    /// The call ended: its files are flushed and closed, and handed to a background thread
+    /// that fsyncs them ([`Spool::close_all`] waits for it). Returns the paths written.
     pub fn close_call(&mut self, call: u64) -> Vec<PathBuf> {
         let mut paths = Vec::new();
         for kind in [Kind::Sip, Kind::Rtp] {
@@ -476,20 +554,23 @@ impl Spool {
             let Some(mut entry) = self.files.remove(&key) else {
                 continue;
             };
-            let r = flush_entry(&mut entry).and_then(|n| {
-                if let Some(f) = &entry.file {
-                    f.sync_data()?;
-                }
-                Ok(n)
-            });
-            match r {
+            match flush_entry(&mut entry) {
                 Ok(n) => self.stats.bytes += n as u64,
-                Err(_) => self.stats.errors += 1,
+                Err(_) => {
+                    self.stats.errors += 1;
+                    entry.failed = true;
+                }
             }
-            if entry.file.take().is_some() {
+            let file = entry.file.take();
+            if file.is_some() {
                 self.open -= 1;
             }
             if !entry.failed {
+                // fsync off the packet path (see `Syncer`).
+                self.syncer.send(match file {
+                    Some(f) => SyncJob::File(f),
+                    None => SyncJob::Path(entry.path.clone()),
+                });
                 paths.push(entry.path);
             }
         }
@@ -513,13 +594,15 @@ impl Spool {
         }
     }
 
-    /// Closes every call's files (shutdown, end of a replay).
+    /// Closes every call's files and waits until all files closed so far are synced
+    /// (shutdown).
     pub fn close_all(&mut self) {
         let calls: Vec<u64> = self.files.keys().map(|(c, _)| *c).collect();
         for call in calls {
             self.close_call(call);
         }
         self.open_order.clear();
+        self.syncer.wait();
     }
 }
 

@@ -721,3 +721,129 @@ fn sigterm_during_a_call_leaves_complete_valid_pcaps() {
     assert!(sip.len() >= 4, "INVITE, 180, 200, ACK: {sip:?}");
     assert!(sip.iter().all(|i| i == call_id));
 }
+
+#[test]
+fn sipp_calls_leave_cdr_rows_in_sqlite() {
+    if !can_run() {
+        return;
+    }
+    let port = unique_port(110);
+    let mut sensor = sensor_for(port);
+    let db = sensor.dir().join("voipsensor.db");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = i64::try_from(unix_us(SystemTime::now()) / 1_000_000).expect("seconds");
+    let (_uas, _uac) = place_calls(dir.path(), port, 2);
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let calls = loop {
+        let calls = listcalls(&sensor);
+        if calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200) {
+            break calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sipp calls not listed: {calls:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Hang-up, then the calls close 5 s after the 200 OK to BYE and their CDRs are written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = cdr_rows(&db);
+        if rows.len() == 2 {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "CDRs not written: {rows:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for c in &calls {
+        let call_id = c["callid"].as_str().expect("callid");
+        let r = rows
+            .iter()
+            .find(|r| r.fbasename == call_id)
+            .unwrap_or_else(|| panic!("no CDR for {call_id}: {rows:?}"));
+        assert_eq!(r.caller, "sipp");
+        assert_eq!(r.called, "service");
+        assert_eq!(r.sipcallerip, 2_130_706_433, "127.0.0.1");
+        assert_eq!(r.sipcalledip, 2_130_706_434, "127.0.0.2");
+        assert_eq!(r.last_response, 200);
+        assert_eq!(r.response_text, "200 OK");
+        assert_eq!(r.bye, 3, "answered, BYE confirmed");
+        // uac_pcap talks for about 5 s and then hangs up.
+        assert!((4..=12).contains(&r.duration), "duration {}", r.duration);
+        assert!(r.connect_duration <= r.duration);
+        assert!(
+            r.calldate >= started - 1,
+            "calldate {} vs start {started}",
+            r.calldate
+        );
+        assert_eq!(r.payload, 8, "PCMA");
+        assert!(
+            r.a_received >= 200,
+            "caller's RTP counted: {}",
+            r.a_received
+        );
+        assert_eq!(r.rtp_rows, 1, "one stream (the UAS sends none)");
+    }
+    sensor.sigterm();
+    assert!(sensor.wait_exit(Duration::from_secs(10)).is_some());
+    assert_eq!(cdr_rows(&db).len(), 2, "nothing written twice at shutdown");
+}
+
+#[derive(Debug)]
+struct CdrRow {
+    fbasename: String,
+    caller: String,
+    called: String,
+    sipcallerip: i64,
+    sipcalledip: i64,
+    last_response: i64,
+    response_text: String,
+    bye: i64,
+    duration: i64,
+    connect_duration: i64,
+    calldate: i64,
+    payload: i64,
+    a_received: i64,
+    rtp_rows: i64,
+}
+
+/// The CDRs in the sensor's SQLite database (empty while the table does not exist).
+fn cdr_rows(db: &Path) -> Vec<CdrRow> {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare(
+        "SELECT n.fbasename, c.caller, c.called, c.sipcallerip, c.sipcalledip, \
+         c.lastSIPresponseNum, r.lastSIPresponse, c.bye, c.duration, c.connect_duration, \
+         CAST(strftime('%s', c.calldate) AS INTEGER), c.payload, c.a_received, \
+         (SELECT COUNT(*) FROM cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
+         FROM cdr c JOIN cdr_next n ON n.cdr_ID = c.ID \
+         LEFT JOIN cdr_sip_response r ON r.id = c.lastSIPresponse_id ORDER BY c.ID",
+    ) else {
+        return Vec::new();
+    };
+    let rows = stmt.query_map([], |r| {
+        Ok(CdrRow {
+            fbasename: r.get(0)?,
+            caller: r.get(1)?,
+            called: r.get(2)?,
+            sipcallerip: r.get(3)?,
+            sipcalledip: r.get(4)?,
+            last_response: r.get(5)?,
+            response_text: r.get(6)?,
+            bye: r.get(7)?,
+            duration: r.get(8)?,
+            connect_duration: r.get(9)?,
+            calldate: r.get(10)?,
+            payload: r.get(11)?,
+            a_received: r.get(12)?,
+            rtp_rows: r.get(13)?,
+        })
+    });
+    match rows {
+        Ok(rows) => rows.filter_map(Result::ok).collect(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -4,6 +4,7 @@
 //! the sensor's tables; capture, call tracking and the spool are wired in here as they arrive,
 //! and this crate owns the order in which they start and stop.
 
+mod cdrs;
 mod keys;
 mod live;
 mod packet_path;
@@ -12,10 +13,11 @@ mod sensor;
 
 pub use keys::{KeyLoadError, MIN_RELOAD_INTERVAL, ManagerKeys};
 pub use live::{LiveCaptures, LiveCounters};
-pub use packet_path::{CdrSink, PacketPath, PathStats};
+pub use packet_path::{CdrSink, DbRecord, PacketPath, PathStats};
 pub use replay::{PacketClock, ReplayOptions, ReplaySummary, replay};
 pub use sensor::Sensor;
 
+use cdrs::Cdrs;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +153,21 @@ pub async fn run(
     let clock = Arc::new(PacketClock::default());
     let stats = Arc::new(PathStats::default());
     let spool = Arc::new(std::sync::Mutex::new(Spool::new(spool_config(&config))));
+    let cdrs = Cdrs::start(&config);
+    let new_path = {
+        let (ports, spool, sink) = (
+            config.sip_ports.clone(),
+            spool.clone(),
+            cdrs.as_ref().map(Cdrs::sink),
+        );
+        move || {
+            let path = PacketPath::new(ports.clone()).with_spool(spool.clone());
+            match &sink {
+                Some(sink) => path.with_cdr_sink(sink.clone()),
+                None => path,
+            }
+        }
+    };
     let clean = clean_limits(&config);
     if clean.any() {
         let mut roots = vec![config.spooldir.clone()];
@@ -162,7 +179,7 @@ pub async fn run(
     } else {
         Some(tokio::spawn(run_replay(
             options.clone(),
-            PacketPath::new(config.sip_ports.clone()).with_spool(spool.clone()),
+            new_path(),
             table.clone(),
             stats.clone(),
             clock.clone(),
@@ -173,11 +190,10 @@ pub async fn run(
     let live = if options.replay.files.is_empty() && !config.interfaces.is_empty() {
         Some(LiveCaptures::start(
             &config.interfaces,
-            &config.sip_ports,
+            &new_path,
             &table,
             &stats,
             &clock,
-            &spool,
         )?)
     } else {
         None
@@ -186,6 +202,9 @@ pub async fn run(
     let live_counters = live.as_ref().map(LiveCaptures::counters);
     if let Some(c) = live_counters {
         sensor = sensor.with_live(c);
+    }
+    if let Some(c) = &cdrs {
+        sensor = sensor.with_cdrs(c.clone());
     }
     let sensor = Arc::new(sensor);
     let settings = Settings {
@@ -207,10 +226,11 @@ pub async fn run(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .close_all(clock.now_us(), was_live);
-    PacketPath::new(config.sip_ports.clone())
-        .with_spool(spool.clone())
-        .finish_calls(closed);
+    new_path().finish_calls(closed);
     close_spool(&spool);
+    if let Some(c) = &cdrs {
+        c.shutdown(Duration::from_secs(5));
+    }
     served.map_err(StartError::Server)?;
     info!("sensor stopped");
     Ok(())

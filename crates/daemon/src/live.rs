@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 use voipsensor_calls::CallTable;
 use voipsensor_capture::{LiveCapture, LiveOptions};
-use voipsensor_config::PortSet;
 use voipsensor_manager_proto::dispatch::InterfaceStats;
 
 /// Kernel counters of one interface, refreshed by its capture thread.
@@ -31,13 +30,13 @@ pub struct LiveCaptures {
 
 impl LiveCaptures {
     /// Opens every interface (an error names the interface) and starts its thread.
+    /// `new_path` makes each interface's packet path (sharing the spool and CDR sink).
     pub fn start(
         interfaces: &[String],
-        sip_ports: &PortSet,
+        new_path: &dyn Fn() -> PacketPath,
         table: &Arc<Mutex<CallTable>>,
         stats: &Arc<PathStats>,
         clock: &Arc<PacketClock>,
-        spool: &Arc<Mutex<voipsensor_spool::Spool>>,
     ) -> Result<Self, voipsensor_capture::Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut opened = Vec::new();
@@ -55,7 +54,7 @@ impl LiveCaptures {
                 drops: AtomicU64::new(0),
             });
             counters.push(c.clone());
-            let path = PacketPath::new(sip_ports.clone()).with_spool(spool.clone());
+            let path = new_path();
             let (table, stats, clock, stop) =
                 (table.clone(), stats.clone(), clock.clone(), stop.clone());
             let handle = std::thread::Builder::new()

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use voipsensor_calls::cdr::Cdr;
+use voipsensor_calls::cdr::{Cdr, RegisterRow};
 use voipsensor_calls::{CallRef, CallTable, Closed, Endpoint};
 use voipsensor_config::PortSet;
 use voipsensor_sip::{Frame, Framing, HeaderPos, MAX_HEADERS, Message, Parsed};
@@ -101,8 +101,17 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// Where the CDRs of closed calls go.
-pub type CdrSink = Arc<dyn Fn(Cdr) + Send + Sync>;
+/// A row for the database: a closed call's CDR or a registration state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbRecord {
+    /// `cdr` and its child rows.
+    Cdr(Box<Cdr>),
+    /// `register_state` / `register_failed`.
+    Register(Box<RegisterRow>),
+}
+
+/// Where the CDRs of closed calls and the registration rows go.
+pub type CdrSink = Arc<dyn Fn(DbRecord) + Send + Sync>;
 
 /// `cdr.flags` bits for the files written (§2.3): 23 save flags valid, 24 SIP pcap saved,
 /// 25 RTP pcap saved.
@@ -219,6 +228,11 @@ impl PacketPath {
         self.tcp.expire(now);
         let closed = table.handle_timeout(now_us);
         self.finish_calls(closed);
+        for row in table.take_register_rows() {
+            if let Some(Sink(sink)) = &self.cdr_sink {
+                sink(DbRecord::Register(Box::new(row)));
+            }
+        }
         if let Some(spool) = &self.spool {
             spool
                 .lock()
@@ -239,7 +253,7 @@ impl PacketPath {
                 c.cdr.flags |= spool_flags(&paths);
             }
             if let Some(Sink(sink)) = &self.cdr_sink {
-                sink(c.cdr);
+                sink(DbRecord::Cdr(Box::new(c.cdr)));
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct Sensor {
     rates: Mutex<RateWindow>,
     /// Per-interface counters when capturing live.
     live: Option<Arc<Vec<Arc<crate::live::LiveCounters>>>>,
+    /// The CDR writer, for `storingCdrLastWriteAt`.
+    cdrs: Option<Arc<crate::cdrs::Cdrs>>,
     /// The directories the manager's file commands serve from.
     spool: SpoolDirs,
 }
@@ -50,8 +52,16 @@ impl Sensor {
             stats,
             rates: Mutex::new(RateWindow::new(Instant::now())),
             live: None,
+            cdrs: None,
             spool: spool_dirs(config),
         }
+    }
+
+    /// Reports the CDR writer's last batch in `sniffer_stat`.
+    #[must_use]
+    pub(crate) fn with_cdrs(mut self, cdrs: Arc<crate::cdrs::Cdrs>) -> Self {
+        self.cdrs = Some(cdrs);
+        self
     }
 
     /// Reports these live captures' counters in `pcapstat`.
@@ -156,6 +166,7 @@ impl SensorState for Sensor {
             build: voipsensor_manager_proto::BUILD.to_owned(),
             status_line: status.render(),
             packet_drops,
+            storing_cdr_last_write_at: self.cdrs.as_ref().and_then(|c| c.last_write()),
             uptime_secs: self.started.elapsed().as_secs(),
             live_sniffers: 0,
             ..SnifferStat::default()

@@ -896,3 +896,84 @@ fn mariadb_unreachable_database_is_a_clear_client_error() {
         );
     }
 }
+
+/// `(rows, distinct Call-IDs)` in `cdr` joined with `cdr_next` of `db`, if the tables exist.
+fn cdr_counts(account: &Account, db: &str) -> Option<(u64, u64)> {
+    let out = account.try_query(&format!(
+        "SELECT COUNT(*), COUNT(DISTINCT n.fbasename) FROM `{db}`.cdr c JOIN `{db}`.cdr_next n ON n.cdr_ID = c.ID"
+    ));
+    if !out.status.success() {
+        return None;
+    }
+    let t = text(&out.stdout);
+    let mut f = t.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
+}
+
+#[test]
+fn mariadb_outage_during_calls_loses_and_duplicates_no_cdr() {
+    let Some(_) = Account::from_env("mariadb_outage_during_calls_loses_and_duplicates_no_cdr")
+    else {
+        return;
+    };
+    let mut server = PrivateMariadb::install(free_port());
+    server.start();
+    let account = server.account();
+    let db = "vs_cdr_outage";
+    // Six calls, two at a time, 3 s of RTP each, replayed at twice real time (≈ 10 s).
+    let work = tempdir();
+    let pcap = work.path().join("calls.pcap");
+    let cfg = voipsensor_bench::traffic::Config {
+        calls: 6,
+        concurrency: 2,
+        duration_secs: 3,
+        seed: 11,
+        ..voipsensor_bench::traffic::Config::default()
+    };
+    let mut bytes = Vec::new();
+    voipsensor_bench::traffic::generate(&cfg, &mut bytes).expect("generate");
+    std::fs::write(&pcap, bytes).expect("write capture");
+    let spool = work.path().join("spool");
+    let spool_arg = spool.display().to_string();
+    let pcap_arg = pcap.display().to_string();
+    let config = format!("manager_enable_unencrypted = yes\n{}", account.config(db));
+    let mut sensor = Sensor::start(
+        &[
+            "--read",
+            &pcap_arg,
+            "--realtime",
+            "--speed",
+            "2",
+            "--continue-after-read",
+            "--spooldir",
+            &spool_arg,
+        ],
+        &config,
+    );
+    // The database crashes as soon as the sensor has its key, while the calls go on.
+    wait_for(Duration::from_secs(10), "the manager key stored", || {
+        (!account.stored_keys(db).is_empty()).then_some(())
+    });
+    server.kill();
+    wait_for(Duration::from_secs(30), "the replay to finish", || {
+        sensor.stderr().contains("replay finished").then_some(())
+    });
+    // Shut down while the database is still down: every CDR stays in the on-disk queue.
+    sensor.sigterm();
+    assert!(sensor.wait_exit(Duration::from_secs(20)).is_some(), "exits");
+    let log = sensor.stderr();
+    assert!(log.contains("CDR writer stopped"), "{log}");
+    assert!(!log.contains("queued=0"), "CDRs wait on disk: {log}");
+
+    // The database comes back; a new sensor on the same spool delivers the queue.
+    server.start();
+    let sensor2 = Sensor::start(&["--spooldir", &spool_arg], &config);
+    let counts = wait_for(Duration::from_secs(30), "six CDRs", || {
+        cdr_counts(&account, db).filter(|(n, _)| *n >= 6)
+    });
+    assert_eq!(counts, (6, 6), "each call exactly once");
+    // Nothing more arrives later (no replay of committed records).
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(cdr_counts(&account, db), Some((6, 6)));
+    drop(sensor2);
+}

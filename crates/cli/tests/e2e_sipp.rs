@@ -724,7 +724,7 @@ fn sigterm_during_a_call_leaves_complete_valid_pcaps() {
 
 #[test]
 fn sipp_calls_leave_cdr_rows_in_sqlite() {
-    if !can_run() {
+    if !(can_run() && can_capture()) {
         return;
     }
     let port = unique_port(110);
@@ -768,9 +768,43 @@ fn sipp_calls_leave_cdr_rows_in_sqlite() {
         assert_eq!(r.last_response, 200);
         assert_eq!(r.response_text, "200 OK");
         assert_eq!(r.bye, 3, "answered, BYE confirmed");
-        // uac_pcap talks for about 5 s and then hangs up.
-        assert!((4..=12).contains(&r.duration), "duration {}", r.duration);
-        assert!(r.connect_duration <= r.duration);
+        // Durations against the call's own SIP pcap, read by tshark: INVITE → 200 OK of the
+        // BYE, and 200 OK of the INVITE → 200 OK of the BYE (whole seconds, truncated).
+        let folder = minute_folder(c["calldate_num"].as_i64().expect("calldate_num"));
+        let sip = sensor
+            .dir()
+            .join("spool")
+            .join(&folder)
+            .join("SIP")
+            .join(format!("{}.pcap", safe_name(call_id)));
+        let decode = ["-d".to_owned(), format!("udp.port=={port},sip")];
+        let time_of = |filter: &str| -> f64 {
+            tshark_fields(&sip, &decode, filter, "frame.time_epoch")
+                .first()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{filter} in {}", sip.display()))
+        };
+        let invite = time_of("sip.Method == \"INVITE\"");
+        let answer = time_of("sip.Status-Code == 200 && sip.CSeq.method == \"INVITE\"");
+        let bye_ok = time_of("sip.Status-Code == 200 && sip.CSeq.method == \"BYE\"");
+        let expect = |from: f64| (bye_ok - from).floor() as i64;
+        assert!(
+            (r.duration - expect(invite)).abs() <= 1,
+            "duration {} vs pcap {}",
+            r.duration,
+            expect(invite)
+        );
+        assert!(
+            (r.connect_duration - expect(answer)).abs() <= 1,
+            "connect_duration {} vs pcap {}",
+            r.connect_duration,
+            expect(answer)
+        );
+        assert!(
+            (4..=12).contains(&r.duration),
+            "uac_pcap talks ~5 s: {}",
+            r.duration
+        );
         assert!(
             r.calldate >= started - 1,
             "calldate {} vs start {started}",

@@ -145,6 +145,34 @@ pub struct CallRef {
     pub start_us: u64,
 }
 
+/// A REGISTER transaction a message belongs to (for its REG pcap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegRef {
+    /// Unique among the table's transactions.
+    pub id: u64,
+    /// Packet time of the transaction's first REGISTER (µs): the file's name and folder.
+    pub start_us: u64,
+}
+
+/// What a SIP message belonged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipOwner {
+    /// An INVITE call.
+    Call(CallRef),
+    /// A REGISTER transaction.
+    Register(RegRef),
+}
+
+impl SipOwner {
+    /// The call, if the message belonged to one.
+    pub fn call(self) -> Option<CallRef> {
+        match self {
+            Self::Call(c) => Some(c),
+            Self::Register(_) => None,
+        }
+    }
+}
+
 /// A call the table closed, with its CDR.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Closed {
@@ -301,7 +329,8 @@ impl CallTable {
         }
     }
 
-    /// One parsed SIP message seen from src to dst; the call it belongs to, if any.
+    /// One parsed SIP message seen from src to dst; the call or REGISTER transaction it
+    /// belongs to, if any.
     pub fn handle_sip(
         &mut self,
         now: u64,
@@ -309,7 +338,7 @@ impl CallTable {
         dst: Endpoint,
         vlan: Option<u16>,
         msg: &Message<'_, '_>,
-    ) -> Option<CallRef> {
+    ) -> Option<SipOwner> {
         self.counters.sip_messages += 1;
         match msg.method().or_else(|| msg.cseq().map(|c| c.method)) {
             Some(Method::Register) => self.counters.sip_register += 1,
@@ -327,7 +356,7 @@ impl CallTable {
             return match self.calls.get_mut(&id) {
                 Some(call) if call.closing_at.is_none() => {
                     call.on_sip(now, src, dst, msg, &mut self.media, &mut self.counters);
-                    Some(call.call_ref())
+                    Some(SipOwner::Call(call.call_ref()))
                 }
                 _ => {
                     self.counters.sip_ignored += 1;
@@ -340,9 +369,10 @@ impl CallTable {
         if method == Some(Method::Register)
             || (!msg.is_request() && cseq_method == Some(Method::Register))
         {
-            self.registrations
-                .handle_sip(now, src, dst, vlan, cid, msg, &mut self.counters);
-            return None;
+            return self
+                .registrations
+                .handle_sip(now, src, dst, vlan, cid, msg, &mut self.counters)
+                .map(SipOwner::Register);
         }
         if method != Some(Method::Invite) {
             self.counters.sip_ignored += 1;
@@ -360,7 +390,7 @@ impl CallTable {
         self.calls.insert(id, Box::new(call));
         self.by_call_id.insert(cid.into(), id);
         self.counters.calls_created += 1;
-        Some(r)
+        Some(SipOwner::Call(r))
     }
 
     /// A UDP datagram that is not SIP: RTP/RTCP if its destination (or, failing that, source)
@@ -516,6 +546,11 @@ impl CallTable {
             r.id_sensor = id_sensor;
         }
         rows
+    }
+
+    /// REGISTER transactions ended since the last call (their REG pcaps can be closed).
+    pub fn take_closed_registrations(&mut self) -> Vec<u64> {
+        self.registrations.take_closed()
     }
 
     /// Open REGISTER transactions (the `r:` of the status line's `calls[...]`).

@@ -61,6 +61,8 @@ struct Info {
 
 #[derive(Debug)]
 struct Tx {
+    /// Unique among the transactions of the table (REG pcap files).
+    id: u64,
     first_us: u64,
     last_register_us: u64,
     last_us: u64,
@@ -160,6 +162,9 @@ pub(crate) struct Registrations {
     last_maintenance_us: u64,
     /// `register_state` / `register_failed` rows of new states, until taken.
     pending_rows: Vec<RegisterRow>,
+    next_tx: u64,
+    /// Transactions ended since last taken (their REG pcaps can be closed).
+    closed_txs: Vec<u64>,
 }
 
 /// Most rows kept for the writer; beyond, new rows are dropped (and counted).
@@ -175,7 +180,21 @@ impl Registrations {
             next_id: 0,
             last_maintenance_us: 0,
             pending_rows: Vec::new(),
+            next_tx: 0,
+            closed_txs: Vec::new(),
         }
+    }
+
+    /// Transactions ended since the last call.
+    pub(crate) fn take_closed(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.closed_txs)
+    }
+
+    fn tx_ref(&self, call_id: &[u8]) -> Option<crate::RegRef> {
+        self.txs.get(call_id).map(|tx| crate::RegRef {
+            id: tx.id,
+            start_us: tx.first_us,
+        })
     }
 
     /// The rows of states started since the last call (oldest first).
@@ -238,12 +257,15 @@ impl Registrations {
         call_id: &[u8],
         msg: &Message<'_, '_>,
         counters: &mut Counters,
-    ) {
+    ) -> Option<crate::RegRef> {
+        // Taken before: the response that ends the transaction removes it.
+        let before = self.tx_ref(call_id);
         if msg.method() == Some(Method::Register) {
             self.on_register(now, src, dst, vlan, call_id, msg, counters);
         } else if let Some(code) = msg.status_code() {
             self.on_response(now, src, vlan, call_id, code, msg, counters);
         }
+        before.or_else(|| self.tx_ref(call_id))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -278,9 +300,11 @@ impl Registrations {
                 ua: String::new(),
             };
             counters.register_transactions_opened += 1;
+            self.next_tx += 1;
             self.txs.insert(
                 call_id.into(),
                 Tx {
+                    id: self.next_tx,
                     first_us: now,
                     last_register_us: now,
                     last_us: now,
@@ -423,8 +447,9 @@ impl Registrations {
             });
             if failed {
                 self.finish(now, &k, FAILED, counters);
-            } else if self.txs.remove(&k).is_some() {
+            } else if let Some(tx) = self.txs.remove(&k) {
                 counters.register_transactions_closed += 1;
+                self.closed_txs.push(tx.id);
             }
         }
         if now
@@ -470,6 +495,7 @@ impl Registrations {
         };
         counters.register_transactions_closed += 1;
         counters.registrations += 1;
+        self.closed_txs.push(tx.id);
         self.next_id += 1;
         let id = self.next_id;
         let t = tx.first_us;

@@ -1009,6 +1009,7 @@ fn packets_are_attributed_to_their_call() {
     };
     let r = t
         .handle_sip(T0, a(), b(), None, &msg)
+        .and_then(voipsensor_calls::SipOwner::call)
         .expect("INVITE creates a call");
     assert_eq!(r.start_us, T0);
     assert_eq!(t.call_id(r.id), Some(&b"call-1@10.0.0.1"[..]));
@@ -1017,7 +1018,10 @@ fn packets_are_attributed_to_their_call() {
     else {
         panic!("200 parses");
     };
-    assert_eq!(t.handle_sip(T0 + S, b(), a(), None, &msg), Some(r));
+    assert_eq!(
+        t.handle_sip(T0 + S, b(), a(), None, &msg),
+        Some(voipsensor_calls::SipOwner::Call(r))
+    );
     let m = t
         .handle_media(T0 + 2 * S, ep(1, 10000), ep(2, 20000), &rtp(8, 1, 0, 0x77))
         .expect("RTP to the answer's address");
@@ -1034,7 +1038,11 @@ fn packets_are_attributed_to_their_call() {
     else {
         panic!("REGISTER parses");
     };
-    assert_eq!(t.handle_sip(T0, a(), b(), None, &msg), None, "not a call");
+    let reg = t.handle_sip(T0, a(), b(), None, &msg);
+    assert!(
+        matches!(reg, Some(voipsensor_calls::SipOwner::Register(x)) if x.start_us == T0),
+        "a REGISTER transaction, not a call: {reg:?}"
+    );
     // rtptimeout (300 s without packets) closes the call: reported once.
     assert!(t.handle_timeout(T0 + 100 * S).is_empty());
     let closed = t.handle_timeout(T0 + 303 * S);

@@ -10,7 +10,7 @@ mod common;
 use common::{Sensor, table_rows};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -194,11 +194,14 @@ fn a_sipp_call_counts_its_rtp() {
 
 #[test]
 fn a_sipp_registration_with_a_challenge_is_listed() {
-    if !can_run() {
+    if !(can_run() && can_capture()) {
         return;
     }
     let port = unique_port(40);
-    let sensor = sensor_for(port);
+    let sensor = Sensor::start(
+        &[],
+        &format!("interface = lo\nsipport = {port}\nsave-sip-register = yes\n"),
+    );
     let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/sipp");
     let dir = tempfile::tempdir().expect("tempdir");
     let s = |v: &str| v.to_owned();
@@ -259,6 +262,72 @@ fn a_sipp_registration_with_a_challenge_is_listed() {
         common::text(&sensor.exchange(b"totalregisters\r\n\r\n")),
         "1"
     );
+    // save-sip-register: the transaction's pcap, REG/<µs of its first REGISTER>.pcap, holds
+    // REGISTER, 401, REGISTER with credentials, 200 (written out within a second).
+    std::thread::sleep(Duration::from_millis(1500));
+    // The minute of the REGISTER (just now, or the minute before).
+    let now = i64::try_from(unix_us(SystemTime::now()) / 1_000_000).expect("seconds");
+    let folders: std::collections::BTreeSet<String> =
+        [now - 10, now].into_iter().map(minute_folder).collect();
+    let reg_dirs: Vec<PathBuf> = folders
+        .iter()
+        .map(|f| sensor.dir().join("spool").join(f).join("REG"))
+        .filter(|d| d.is_dir())
+        .collect();
+    let files: Vec<PathBuf> = reg_dirs
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(d)
+                .expect("REG dir")
+                .filter_map(Result::ok)
+        })
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "one REG pcap: {files:?}");
+    let decode = ["-d".to_owned(), format!("udp.port=={port},sip")];
+    let codes = tshark_fields(&files[0], &decode, "sip", "sip.CSeq");
+    assert_eq!(
+        codes,
+        ["1 REGISTER", "1 REGISTER", "2 REGISTER", "2 REGISTER"],
+        "{}",
+        files[0].display()
+    );
+    // And its register_state row, once the writer committed it.
+    let db = sensor.dir().join("voipsensor.db");
+    let row = wait_row(
+        &db,
+        "SELECT state, expires, from_num, digestusername FROM register_state",
+    );
+    assert_eq!(row, ["1", "120", "1001", "1001"]);
+}
+
+/// The first row of `sql` on the SQLite database `db`, as text, once there is one.
+fn wait_row(db: &Path, sql: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let row =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .ok()
+                .and_then(|conn| {
+                    conn.query_row(sql, [], |r| {
+                        (0..r.as_ref().column_count())
+                            .map(|i| {
+                                r.get::<_, rusqlite::types::Value>(i).map(|v| match v {
+                                    rusqlite::types::Value::Integer(n) => n.to_string(),
+                                    rusqlite::types::Value::Text(t) => t,
+                                    other => format!("{other:?}"),
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .ok()
+                });
+        if let Some(row) = row {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "no row for {sql}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 const TCPDUMP: &str = "/usr/bin/tcpdump";

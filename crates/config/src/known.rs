@@ -239,7 +239,6 @@ pub const KNOWN_UNIMPLEMENTED: &[&str] = &[
     "rtptimeout",
     "save-sip-notify",
     "save-sip-options",
-    "save-sip-register",
     "save-sip-subscribe",
     "save_ip_from_encaps_ipheader",
     "save_sip_history",

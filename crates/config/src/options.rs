@@ -66,6 +66,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "savesip",
     "savertp",
     "savertcp",
+    "save-sip-register",
     "convertchar",
     "maxpoolsize",
     "maxpooldays",
@@ -125,6 +126,8 @@ pub struct Config {
     pub save_rtp: SaveRtp,
     /// `savertcp`: RTCP into the RTP pcap (default yes).
     pub save_rtcp: bool,
+    /// `save-sip-register`: a pcap per REGISTER transaction under `REG/` (default no).
+    pub save_sip_register: bool,
     /// `convertchar`: extra characters replaced by `_` in file names.
     pub convert_chars: String,
     /// `maxpoolsize`, `maxpooldays` and the SIP/RTP variants: spool cleaning limits in MB and
@@ -185,6 +188,7 @@ impl Default for Config {
             save_sip: true,
             save_rtp: SaveRtp::Yes,
             save_rtcp: true,
+            save_sip_register: false,
             convert_chars: String::new(),
             spool_limits: SpoolLimits::default(),
             database: Database::default(),
@@ -424,6 +428,9 @@ impl Collected {
         }
         if let Some((k, s)) = get("savertcp") {
             c.save_rtcp = boolean(k, s, &mut warnings);
+        }
+        if let Some((k, s)) = get("save-sip-register") {
+            c.save_sip_register = boolean(k, s, &mut warnings);
         }
         if let Some((_, s)) = get("convertchar") {
             c.convert_chars = s.value.trim().to_owned();

@@ -248,6 +248,7 @@ fn spool_config(config: &Config) -> SpoolConfig {
         },
         save_rtcp: config.save_rtcp,
         convert_chars: config.convert_chars.as_bytes().to_vec(),
+        save_register: config.save_sip_register,
         ..SpoolConfig::new(&config.spooldir)
     }
 }

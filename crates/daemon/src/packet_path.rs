@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use voipsensor_calls::cdr::{Cdr, RegisterRow};
-use voipsensor_calls::{CallRef, CallTable, Closed, Endpoint};
+use voipsensor_calls::{CallRef, CallTable, Closed, Endpoint, SipOwner};
 use voipsensor_config::PortSet;
 use voipsensor_sip::{Frame, Framing, HeaderPos, MAX_HEADERS, Message, Parsed};
 use voipsensor_spool::{CallFile, Record, Spool};
@@ -228,6 +228,15 @@ impl PacketPath {
         self.tcp.expire(now);
         let closed = table.handle_timeout(now_us);
         self.finish_calls(closed);
+        let ended = table.take_closed_registrations();
+        if let Some(spool) = &self.spool
+            && !ended.is_empty()
+        {
+            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+            for id in ended {
+                spool.close_register(id);
+            }
+        }
         for row in table.take_register_rows() {
             if let Some(Sink(sink)) = &self.cdr_sink {
                 sink(DbRecord::Register(Box::new(row)));
@@ -356,12 +365,21 @@ impl PacketPath {
             match Message::parse(payload, &mut self.index[..], Framing::Datagram) {
                 Ok(Parsed::Complete(msg, used)) => {
                     bump(&stats.sip_messages, 1);
-                    let call = table.handle_sip(now_us, d.src, d.dst, d.vlan, &msg);
-                    if let (Some(call), Some(raw)) = (call, &d.raw)
-                        && written != Some(call.id)
-                    {
-                        written = Some(call.id);
-                        self.spool_write(table, call, raw, Spooled::Sip);
+                    let owner = table.handle_sip(now_us, d.src, d.dst, d.vlan, &msg);
+                    match (owner, &d.raw) {
+                        (Some(SipOwner::Call(call)), Some(raw)) if written != Some(call.id) => {
+                            written = Some(call.id);
+                            self.spool_write(table, call, raw, Spooled::Sip);
+                        }
+                        (Some(SipOwner::Register(reg)), Some(raw)) => {
+                            if let Some(spool) = &self.spool {
+                                spool
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .write_register(reg.id, reg.start_us, &raw.record());
+                            }
+                        }
+                        _ => {}
                     }
                     payload = payload.get(used.max(1)..).unwrap_or_default();
                 }

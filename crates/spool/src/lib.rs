@@ -47,6 +47,8 @@ pub enum Kind {
     Sip,
     /// The call's RTP and RTCP (`RTP/`).
     Rtp,
+    /// A REGISTER transaction's messages (`REG/<µs of its first REGISTER>.pcap`).
+    Reg,
 }
 
 impl Kind {
@@ -54,6 +56,7 @@ impl Kind {
         match self {
             Self::Sip => "SIP",
             Self::Rtp => "RTP",
+            Self::Reg => "REG",
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct SpoolConfig {
     pub save_rtcp: bool,
     /// `convertchar`: extra bytes mapped to `_` in file names.
     pub convert_chars: Vec<u8>,
+    /// `save-sip-register`: a pcap per REGISTER transaction under `REG/`.
+    pub save_register: bool,
     /// Most files open at once.
     pub max_open_files: usize,
     /// Write buffer per open file (`pcap_dump_bufflength`).
@@ -102,6 +107,7 @@ impl SpoolConfig {
             save_rtp: SaveRtp::Yes,
             save_rtcp: true,
             convert_chars: Vec::new(),
+            save_register: false,
             max_open_files: 1024,
             buffer_bytes: 8192,
             flush_after_us: 1_000_000,
@@ -341,12 +347,32 @@ impl Spool {
 
     /// The path of a call's file of `kind` relative to its spool root (what `getfile` takes).
     pub fn relative_path(&self, call: &CallFile<'_>, kind: Kind) -> PathBuf {
+        let name = match kind {
+            // `fname`: the transaction's first REGISTER in µs since the epoch (§1.3).
+            Kind::Reg => call.start_us.to_string(),
+            Kind::Sip | Kind::Rtp => safe_name(call.fbasename, &self.config.convert_chars),
+        };
         PathBuf::from(minute_folder(call.start_us))
             .join(kind.folder())
-            .join(format!(
-                "{}.pcap",
-                safe_name(call.fbasename, &self.config.convert_chars)
-            ))
+            .join(format!("{name}.pcap"))
+    }
+
+    /// A message of a REGISTER transaction (`id` unique among transactions), with
+    /// `save-sip-register`.
+    pub fn write_register(&mut self, id: u64, start_us: u64, rec: &Record<'_>) {
+        if self.config.save_register {
+            let file = CallFile {
+                call: id,
+                start_us,
+                fbasename: b"",
+            };
+            self.write(&file, Kind::Reg, rec, rec.frame.len());
+        }
+    }
+
+    /// The REGISTER transaction ended: its file is closed like a call's.
+    pub fn close_register(&mut self, id: u64) -> Option<PathBuf> {
+        self.close_kinds(id, &[Kind::Reg]).pop()
     }
 
     fn root(&self, kind: Kind) -> &Path {
@@ -548,8 +574,12 @@ impl Spool {
     /// The call ended: its files are flushed and closed, and handed to a background thread
     /// that fsyncs them ([`Spool::close_all`] waits for it). Returns the paths written.
     pub fn close_call(&mut self, call: u64) -> Vec<PathBuf> {
+        self.close_kinds(call, &[Kind::Sip, Kind::Rtp])
+    }
+
+    fn close_kinds(&mut self, call: u64, kinds: &[Kind]) -> Vec<PathBuf> {
         let mut paths = Vec::new();
-        for kind in [Kind::Sip, Kind::Rtp] {
+        for &kind in kinds {
             let key = (call, kind);
             let Some(mut entry) = self.files.remove(&key) else {
                 continue;
@@ -597,9 +627,9 @@ impl Spool {
     /// Closes every call's files and waits until all files closed so far are synced
     /// (shutdown).
     pub fn close_all(&mut self) {
-        let calls: Vec<u64> = self.files.keys().map(|(c, _)| *c).collect();
-        for call in calls {
-            self.close_call(call);
+        let keys: Vec<(u64, Kind)> = self.files.keys().copied().collect();
+        for (id, kind) in keys {
+            self.close_kinds(id, &[kind]);
         }
         self.open_order.clear();
         self.syncer.wait();

@@ -198,3 +198,32 @@ fn active_minutes_are_those_of_open_calls() {
     spool.close_call(8);
     assert!(spool.active_minutes().is_empty());
 }
+
+#[test]
+fn register_transactions_get_reg_pcaps_named_by_their_first_register() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = SpoolConfig::new(dir.path());
+    cfg.save_register = true;
+    let mut spool = Spool::new(cfg);
+    let (a, b) = (frame(1, 300), frame(2, 200));
+    spool.write_register(1, T0, &rec(T0, &a));
+    // A call with the same numeric id has files of its own.
+    spool.write_sip(&call(1, b"c"), &rec(T0, &frame(3, 100)));
+    spool.write_register(1, T0, &rec(T0 + 5, &b));
+    let path = spool.close_register(1).expect("REG file");
+    assert_eq!(
+        path,
+        dir.path()
+            .join("2026-04-14/11/57/REG/1776167857123456.pcap")
+    );
+    assert_eq!(read(&path).1, vec![(T0, 300, a), (T0 + 5, 200, b)]);
+    assert_eq!(
+        spool.close_call(1).len(),
+        1,
+        "the call's SIP file is separate"
+    );
+    // Off by default.
+    let mut off = Spool::new(SpoolConfig::new(dir.path().join("off")));
+    off.write_register(2, T0, &rec(T0, &frame(1, 100)));
+    assert_eq!(off.close_register(2), None);
+}

@@ -60,43 +60,57 @@ fn sipp(dir: &Path, args: &[String]) -> Sipp {
 
 /// A UAS on 127.0.0.2 and a UAC on 127.0.0.1 placing `calls` calls with RTP.
 fn place_calls(dir: &Path, port: u16, calls: u32) -> (Sipp, Sipp) {
+    place_calls_over(dir, port, calls, &[])
+}
+
+/// [`place_calls`] with extra sipp options for both ends (e.g. `-t t1` for TCP).
+fn place_calls_over(dir: &Path, port: u16, calls: u32, extra: &[&str]) -> (Sipp, Sipp) {
     std::os::unix::fs::symlink(PCAP_DIR, dir.join("pcap")).expect("symlink pcap dir");
     let s = |v: &str| v.to_owned();
+    let extra: Vec<String> = extra.iter().map(|v| s(v)).collect();
     let uas = sipp(
         dir,
         &[
-            s("-sn"),
-            s("uas"),
-            s("-i"),
-            s("127.0.0.2"),
-            s("-p"),
-            port.to_string(),
-            s("-mp"),
-            (port + 1000).to_string(),
-            s("-m"),
-            calls.to_string(),
-        ],
+            &extra[..],
+            &[
+                s("-sn"),
+                s("uas"),
+                s("-i"),
+                s("127.0.0.2"),
+                s("-p"),
+                port.to_string(),
+                s("-mp"),
+                (port + 1000).to_string(),
+                s("-m"),
+                calls.to_string(),
+            ],
+        ]
+        .concat(),
     );
     std::thread::sleep(Duration::from_millis(300));
     let uac = sipp(
         dir,
         &[
-            s("-sn"),
-            s("uac_pcap"),
-            format!("127.0.0.2:{port}"),
-            s("-i"),
-            s("127.0.0.1"),
-            s("-p"),
-            (port + 1).to_string(),
-            s("-mp"),
-            (port + 2000).to_string(),
-            s("-m"),
-            calls.to_string(),
-            s("-l"),
-            calls.to_string(),
-            s("-r"),
-            s("10"),
-        ],
+            &extra[..],
+            &[
+                s("-sn"),
+                s("uac_pcap"),
+                format!("127.0.0.2:{port}"),
+                s("-i"),
+                s("127.0.0.1"),
+                s("-p"),
+                (port + 1).to_string(),
+                s("-mp"),
+                (port + 2000).to_string(),
+                s("-m"),
+                calls.to_string(),
+                s("-l"),
+                calls.to_string(),
+                s("-r"),
+                s("10"),
+            ],
+        ]
+        .concat(),
     );
     (uas, uac)
 }
@@ -949,4 +963,57 @@ fn cdr_rows(db: &Path) -> Vec<CdrRow> {
         Ok(rows) => rows.filter_map(Result::ok).collect(),
         Err(_) => Vec::new(),
     }
+}
+
+#[test]
+fn a_sipp_call_over_tcp_is_listed_and_written() {
+    if !(can_run() && can_capture()) {
+        return;
+    }
+    let port = unique_port(100) + 5;
+    let mut sensor = sensor_for(port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_uas, _uac) = place_calls_over(dir.path(), port, 1, &["-t", "t1"]);
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let call = loop {
+        let calls = listcalls(&sensor);
+        if let Some(c) = calls.first()
+            && c["lastSIPresponseNum"] == 200
+            && c["callercodec"] == 8
+        {
+            break c.clone();
+        }
+        assert!(Instant::now() < deadline, "TCP call not listed: {calls:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(call["caller"], "sipp");
+    assert_eq!(call["called"], "service");
+    assert_eq!(call["callerip"], 2_130_706_433u64);
+    assert_eq!(call["calledip"], 2_130_706_434u64);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !listcalls(&sensor).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "TCP call still listed after hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    sensor.sigterm();
+    assert!(sensor.wait_exit(Duration::from_secs(10)).is_some());
+    let call_id = call["callid"].as_str().expect("callid");
+    let folder = minute_folder(call["calldate_num"].as_i64().expect("calldate_num"));
+    let sip = sensor
+        .dir()
+        .join("spool")
+        .join(folder)
+        .join("SIP")
+        .join(format!("{}.pcap", safe_name(call_id)));
+    let decode = ["-d".to_owned(), format!("tcp.port=={port},sip")];
+    let ids = tshark_fields(&sip, &decode, "sip", "sip.Call-ID");
+    assert_eq!(
+        ids.len(),
+        6,
+        "INVITE, 180, 200, ACK, BYE, 200 over TCP: {ids:?}"
+    );
+    assert!(ids.iter().all(|i| i == call_id));
 }

@@ -3,9 +3,10 @@
 //! candidate RTP/RTCP datagram. Malformed packets are counted and dropped.
 //!
 //! With a [`Spool`], the frames the call table attributes to a call are written to the call's
-//! SIP or RTP pcap, and the files of calls the timers close are closed. Not written (yet): SIP
-//! carried over TCP, and datagrams reassembled from IP fragments (their original frames are
-//! gone by the time the call is known).
+//! SIP or RTP pcap, and the files of calls the timers close are closed. For SIP over TCP the
+//! segment that completes a message is written (earlier segments of a message split across
+//! several are not kept); datagrams reassembled from IP fragments are not written (their
+//! original frames are gone by the time the call is known).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -278,6 +279,35 @@ impl PacketPath {
         }
     }
 
+    /// Writes the frame of a SIP message into its call's SIP file (once per frame, however
+    /// many of the call's messages it carries) or its REGISTER transaction's file.
+    fn spool_sip(
+        &self,
+        table: &CallTable,
+        owner: Option<SipOwner>,
+        raw: Option<&Raw<'_>>,
+        written: &mut Option<u64>,
+    ) {
+        let Some(raw) = raw else {
+            return;
+        };
+        match owner {
+            Some(SipOwner::Call(call)) if *written != Some(call.id) => {
+                *written = Some(call.id);
+                self.spool_write(table, call, raw, Spooled::Sip);
+            }
+            Some(SipOwner::Register(reg)) => {
+                if let Some(spool) = &self.spool {
+                    spool
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .write_register(reg.id, reg.start_us, &raw.record());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Writes `raw` into the file of `call` (SIP or RTP) if a spool is configured.
     fn spool_write(&self, table: &CallTable, call: CallRef, raw: &Raw<'_>, what: Spooled) {
         let (Some(spool), Some(name)) = (&self.spool, table.call_id(call.id)) else {
@@ -338,9 +368,13 @@ impl PacketPath {
                 let key = FlowKey::new(&packet.ip, tcp);
                 let delivery = self.tcp.push(Duration::from_micros(now_us), key, tcp);
                 if delivery.appended > 0 {
-                    let src = endpoint(src_ip, tcp.src_port);
-                    let dst = endpoint(dst_ip, tcp.dst_port);
-                    self.sip_stream(table, stats, now_us, key, src, dst, packet.vlan);
+                    let d = Datagram {
+                        src: endpoint(src_ip, tcp.src_port),
+                        dst: endpoint(dst_ip, tcp.dst_port),
+                        vlan: packet.vlan,
+                        raw,
+                    };
+                    self.sip_stream(table, stats, now_us, key, &d);
                 }
             }
             _ => {}
@@ -366,21 +400,7 @@ impl PacketPath {
                 Ok(Parsed::Complete(msg, used)) => {
                     bump(&stats.sip_messages, 1);
                     let owner = table.handle_sip(now_us, d.src, d.dst, d.vlan, &msg);
-                    match (owner, &d.raw) {
-                        (Some(SipOwner::Call(call)), Some(raw)) if written != Some(call.id) => {
-                            written = Some(call.id);
-                            self.spool_write(table, call, raw, Spooled::Sip);
-                        }
-                        (Some(SipOwner::Register(reg)), Some(raw)) => {
-                            if let Some(spool) = &self.spool {
-                                spool
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .write_register(reg.id, reg.start_us, &raw.record());
-                            }
-                        }
-                        _ => {}
-                    }
+                    self.spool_sip(table, owner, d.raw.as_ref(), &mut written);
                     payload = payload.get(used.max(1)..).unwrap_or_default();
                 }
                 Ok(Parsed::Partial) | Err(_) => {
@@ -399,10 +419,9 @@ impl PacketPath {
         stats: &PathStats,
         now_us: u64,
         key: FlowKey,
-        src: Endpoint,
-        dst: Endpoint,
-        vlan: Option<u16>,
+        d: &Datagram<'_>,
     ) {
+        let mut written: Option<u64> = None;
         loop {
             let data = self.tcp.data(&key);
             let used = match voipsensor_sip::frame_stream(data) {
@@ -412,7 +431,11 @@ impl PacketPath {
                     match Message::parse(&data[..n], &mut self.index[..], Framing::Stream) {
                         Ok(Parsed::Complete(msg, _)) => {
                             bump(&stats.sip_messages, 1);
-                            table.handle_sip(now_us, src, dst, vlan, &msg);
+                            let owner = table.handle_sip(now_us, d.src, d.dst, d.vlan, &msg);
+                            // The segment completing the message goes to the call's file
+                            // (earlier segments of a message split across several are not
+                            // kept).
+                            self.spool_sip(table, owner, d.raw.as_ref(), &mut written);
                         }
                         _ => bump(&stats.sip_malformed, 1),
                     }

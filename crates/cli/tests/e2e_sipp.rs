@@ -125,10 +125,11 @@ fn sensor_for(port: u16) -> Sensor {
     Sensor::start(&[], &format!("interface = lo\nsipport = {port}\n"))
 }
 
-/// SIP ports `p` and `p + 1`, the UAS media port `p + 1000`, the UAC's `p + 2000 + 4k`: each
-/// test takes its own `offset` (a multiple of 20), so the tests can run side by side.
+/// SIP ports `p` and `p + 1`, the UAS media port `p + 1000`, the UAC's `p + 2000 + 4k` for
+/// its k-th call: each test takes its own `offset`, far enough from the others' (4 ports per
+/// call it places, at least 5 apart), so the tests can run side by side.
 fn unique_port(offset: u16) -> u16 {
-    30_000 + u16::try_from(std::process::id() % 100).expect("small") * 120 + offset
+    30_000 + u16::try_from(std::process::id() % 100).expect("small") * 150 + offset
 }
 
 #[test]
@@ -811,8 +812,68 @@ fn sipp_calls_leave_cdr_rows_in_sqlite() {
         return;
     }
     let port = unique_port(110);
-    let mut sensor = sensor_for(port);
+    let sensor = sensor_for(port);
     let db = sensor.dir().join("voipsensor.db");
+    sipp_cdrs(port, sensor, &|| cdr_rows(&db));
+}
+
+#[test]
+fn sipp_calls_leave_cdr_rows_in_mariadb() {
+    if !(can_run() && can_capture()) {
+        return;
+    }
+    let Ok(spec) = std::env::var("VOIPSENSOR_TEST_MYSQL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the MariaDB CDR test (VOIPSENSOR_TEST_MYSQL=user:pw@host:port)"
+        );
+        eprintln!("skipped: set VOIPSENSOR_TEST_MYSQL=user:pw@host:port");
+        return;
+    };
+    let (creds, addr) = spec.rsplit_once('@').expect("user:pw@host:port");
+    let (user, password) = creds.split_once(':').unwrap_or((creds, ""));
+    let (host, mport) = addr.rsplit_once(':').unwrap_or((addr, "3306"));
+    let db = format!("vs_e2e_cdr_{}", std::process::id());
+    let query = |sql: &str| -> Option<String> {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-N", "-B", "--connect-timeout=3"])
+            .args(["-h", host, "-P", mport, "-u", user])
+            .arg(format!("-p{password}"))
+            .args(["-e", sql])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    query(&format!("DROP DATABASE IF EXISTS `{db}`")).expect("mariadb reachable");
+    let port = unique_port(130);
+    let sensor = Sensor::start(
+        &[],
+        &format!(
+            "interface = lo\nsipport = {port}\nmysqlhost = {host}\nmysqlport = {mport}\nmysqlusername = {user}\nmysqlpassword = {password}\nmysqldb = {db}\n"
+        ),
+    );
+    let sql = format!(
+        "SELECT n.fbasename, c.caller, c.called, c.sipcallerip, c.sipcalledip, \
+         c.lastSIPresponseNum, r.lastSIPresponse, c.bye, c.duration, c.connect_duration, \
+         TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', c.calldate), c.payload, c.a_received, \
+         (SELECT COUNT(*) FROM `{db}`.cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
+         FROM `{db}`.cdr c JOIN `{db}`.cdr_next n ON n.cdr_ID = c.ID \
+         LEFT JOIN `{db}`.cdr_sip_response r ON r.id = c.lastSIPresponse_id ORDER BY c.ID"
+    );
+    let fetch = || -> Vec<CdrRow> {
+        query(&sql)
+            .map(|out| out.lines().filter_map(CdrRow::from_tsv).collect())
+            .unwrap_or_default()
+    };
+    sipp_cdrs(port, sensor, &fetch);
+    let _ = query(&format!("DROP DATABASE IF EXISTS `{db}`"));
+}
+
+/// Two sipp calls captured live on `port`; their CDRs, as `fetch` reads them from the
+/// sensor's database, match the calls and their SIP pcaps.
+fn sipp_cdrs(port: u16, mut sensor: Sensor, fetch: &dyn Fn() -> Vec<CdrRow>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let started = i64::try_from(unix_us(SystemTime::now()) / 1_000_000).expect("seconds");
     let (_uas, _uac) = place_calls(dir.path(), port, 2);
@@ -831,7 +892,7 @@ fn sipp_calls_leave_cdr_rows_in_sqlite() {
     // Hang-up, then the calls close 5 s after the 200 OK to BYE and their CDRs are written.
     let deadline = Instant::now() + Duration::from_secs(30);
     let rows = loop {
-        let rows = cdr_rows(&db);
+        let rows = fetch();
         if rows.len() == 2 {
             break rows;
         }
@@ -903,7 +964,7 @@ fn sipp_calls_leave_cdr_rows_in_sqlite() {
     }
     sensor.sigterm();
     assert!(sensor.wait_exit(Duration::from_secs(10)).is_some());
-    assert_eq!(cdr_rows(&db).len(), 2, "nothing written twice at shutdown");
+    assert_eq!(fetch().len(), 2, "nothing written twice at shutdown");
 }
 
 #[derive(Debug)]
@@ -922,6 +983,30 @@ struct CdrRow {
     payload: i64,
     a_received: i64,
     rtp_rows: i64,
+}
+
+impl CdrRow {
+    /// A row of the `mariadb -N -B` output of the CDR query.
+    fn from_tsv(line: &str) -> Option<Self> {
+        let f: Vec<&str> = line.split('\t').collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+        Some(Self {
+            fbasename: (*f.first()?).to_owned(),
+            caller: (*f.get(1)?).to_owned(),
+            called: (*f.get(2)?).to_owned(),
+            sipcallerip: n(3)?,
+            sipcalledip: n(4)?,
+            last_response: n(5)?,
+            response_text: (*f.get(6)?).to_owned(),
+            bye: n(7)?,
+            duration: n(8)?,
+            connect_duration: n(9)?,
+            calldate: n(10)?,
+            payload: n(11)?,
+            a_received: n(12)?,
+            rtp_rows: n(13)?,
+        })
+    }
 }
 
 /// The CDRs in the sensor's SQLite database (empty while the table does not exist).

@@ -37,6 +37,7 @@ fn stream(i: u32, index: u8) -> CdrStream {
         mos_adapt_mult10: 44,
         mos_min_mult10: 44,
         packet_loss_perc_mult1000: 10,
+        rtcp: None,
     }
 }
 

@@ -3,10 +3,11 @@
 use std::net::IpAddr;
 
 use voipsensor_manager_proto::json::{Row, Value};
+use voipsensor_rtp::rtcp_stats::{RtcpStats, ntp_middle32_from_unix_us};
 use voipsensor_rtp::{MosModel, PayloadType, RtpPacket, StreamConfig, StreamStats};
 use voipsensor_sip::{Message, Method, Sdp};
 
-use crate::cdr::{Cdr, CdrRtp, CdrStream, WhoHanged};
+use crate::cdr::{Cdr, CdrRtcp, CdrRtp, CdrStream, WhoHanged};
 use crate::hops::{Hops, branch_key};
 use crate::util::{SEC, datetime, hex0x, secs, text};
 use crate::{Binding, CallsConfig, Counters, Endpoint, MediaMap};
@@ -54,6 +55,8 @@ struct Stream {
     first_us: u64,
     last_us: u64,
     stats: StreamStats,
+    /// What RTCP report blocks said about this stream.
+    rtcp: RtcpStats,
 }
 
 /// A media address the call bound, and the INVITE hop whose response SDP announced it (an
@@ -600,6 +603,7 @@ impl Call {
                     first_us: now,
                     last_us: now,
                     stats: StreamStats::new(&self.stream_config),
+                    rtcp: RtcpStats::new(0),
                 });
                 self.streams.len() - 1
             }
@@ -616,6 +620,29 @@ impl Call {
             self.codec[side_index(side)] = Some(pt);
         }
         true
+    }
+
+    /// An RTCP compound packet of the call: its report blocks are attached to the streams
+    /// they describe, by SSRC (§3.12).
+    pub(crate) fn on_rtcp(&mut self, now: u64, payload: &[u8]) {
+        let arrival = ntp_middle32_from_unix_us(now);
+        for packet in voipsensor_rtp::rtcp::parse_compound(payload).flatten() {
+            let blocks = match (packet.sender_report(), packet.receiver_report()) {
+                (Some(sr), _) => sr.report_blocks(),
+                (None, Some(rr)) => rr.report_blocks(),
+                (None, None) => continue,
+            };
+            for block in blocks {
+                let ssrc = block.ssrc().0;
+                if let Some(s) = self.streams.iter_mut().find(|s| s.ssrc == ssrc) {
+                    let rate = s
+                        .stats
+                        .first_payload_type()
+                        .map_or(8000, |pt| self.stream_config.clock_rates.rate(pt));
+                    s.rtcp.handle_report_block(&block, rate, Some(arrival));
+                }
+            }
+        }
     }
 
     /// When (and why) the call should be closed now, per §3.7; the close time.
@@ -727,6 +754,20 @@ impl Call {
                 mos_adapt_mult10: mos(MosModel::Adaptive, false),
                 mos_min_mult10: f2,
                 packet_loss_perc_mult1000: (f64::from(lost) / denom * 100_000.0).round() as u32,
+                rtcp: (s.rtcp.blocks() > 0).then(|| {
+                    let r = &s.rtcp;
+                    let rtd = r.rtd_samples() > 0;
+                    CdrRtcp {
+                        loss: r.loss().unwrap_or(0),
+                        maxfr: r.max_fraction_lost(),
+                        avgfr_mult10: r.avg_fraction_lost_mult10(),
+                        maxjitter: r.max_jitter_ms(),
+                        avgjitter_mult10: r.avg_jitter_mult10(),
+                        avgrtd_mult10: rtd.then(|| r.avg_rtd_mult10()),
+                        maxrtd_mult10: rtd.then(|| r.max_rtd_mult10()),
+                        fraclost_pktcount: r.blocks(),
+                    }
+                }),
             }
         };
         let streams = self

@@ -114,6 +114,30 @@ pub struct CdrStream {
     pub mos_min_mult10: u8,
     /// `_packet_loss_perc_mult1000`.
     pub packet_loss_perc_mult1000: u32,
+    /// The `_rtcp_*` columns, when RTCP reports about this stream were seen.
+    pub rtcp: Option<CdrRtcp>,
+}
+
+/// The `a_rtcp_*` / `b_rtcp_*` columns: what the RTCP report blocks about a stream said
+/// (behaviour spec §3.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CdrRtcp {
+    /// `_rtcp_loss`: the last cumulative number of packets lost (signed).
+    pub loss: i32,
+    /// `_rtcp_maxfr`: the largest fraction-lost byte.
+    pub maxfr: u8,
+    /// `_rtcp_avgfr_mult10`.
+    pub avgfr_mult10: u32,
+    /// `_rtcp_maxjitter` (ms).
+    pub maxjitter: u32,
+    /// `_rtcp_avgjitter_mult10`.
+    pub avgjitter_mult10: u32,
+    /// `_rtcp_avgrtd_mult10` (round-trip delay, ms × 10), when measurable.
+    pub avgrtd_mult10: Option<u32>,
+    /// `_rtcp_maxrtd_mult10`.
+    pub maxrtd_mult10: Option<u32>,
+    /// `_rtcp_fraclost_pktcount`: report blocks seen.
+    pub fraclost_pktcount: u32,
 }
 
 /// One `cdr_rtp` row.

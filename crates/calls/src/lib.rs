@@ -419,6 +419,7 @@ impl CallTable {
         let r = call.call_ref();
         if binding.rtcp || is_rtcp(payload) {
             self.counters.rtcp_packets += 1;
+            call.on_rtcp(now, payload);
             return Some(MediaRef {
                 call: r,
                 rtcp: true,

@@ -1074,6 +1074,14 @@ fn cdr_of_an_answered_call_hung_up_by_the_caller() {
             &rtp(8, 7000 + i, u32::from(i) * 160, 0x2222),
         );
     }
+    // The callee's receiver report about the caller's stream, to its RTCP port (10001).
+    let mut rr = vec![0x81, 201, 0, 7, 0, 0, 0x22, 0x22];
+    rr.extend_from_slice(&0x1111u32.to_be_bytes());
+    rr.extend_from_slice(&[2, 0, 0, 1]); // fraction lost 2/256, cumulative 1
+    rr.extend_from_slice(&150u32.to_be_bytes());
+    rr.extend_from_slice(&80u32.to_be_bytes()); // jitter: 80 timestamp units = 10 ms
+    rr.extend_from_slice(&[0; 8]);
+    assert!(t.handle_udp(T0 + 7 * S, ep(2, 20001), ep(1, 10001), &rr));
     let bye_t = T0 + 10 * S;
     feed(&mut t, bye_t, a(), b(), &request("BYE", 2, true, "", ""));
     feed(
@@ -1113,8 +1121,16 @@ fn cdr_of_an_answered_call_hung_up_by_the_caller() {
         a_stream.packet_loss_perc_mult1000, 1000,
         "1 of 100: 1 % x 1000"
     );
+    let r = a_stream.rtcp.expect("RTCP about the caller's stream");
+    assert_eq!(
+        (r.loss, r.maxfr, r.maxjitter, r.fraclost_pktcount),
+        (1, 2, 10, 1)
+    );
+    assert_eq!((r.avgfr_mult10, r.avgjitter_mult10), (20, 100));
+    assert_eq!(r.avgrtd_mult10, None, "no LSR: no round trip");
     let b_stream = c.b.as_ref().expect("callee's stream");
     assert_eq!((b_stream.received, b_stream.lost), (100, 0));
+    assert_eq!(b_stream.rtcp, None);
     assert_eq!(c.streams.len(), 2);
     assert_eq!(c.streams[0].index, 1);
     assert_eq!(c.streams[0].sport, 10000);

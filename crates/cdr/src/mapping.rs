@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use voipsensor_calls::cdr::{Cdr, CdrRtp, CdrStream, RegisterRow, WhoHanged};
+use voipsensor_calls::cdr::{Cdr, CdrRtcp, CdrRtp, CdrStream, RegisterRow, WhoHanged};
 
 /// One SQL value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +208,31 @@ fn stream_columns(row: &mut Row, prefix: &str, s: Option<&CdrStream>) {
         &col("packet_loss_perc_mult1000"),
         s.map(|s| s.packet_loss_perc_mult1000),
     );
+    let r = s.and_then(|s| s.rtcp);
+    push(row, &col("rtcp_loss"), r.map(|r| r.loss));
+    push(row, &col("rtcp_maxfr"), r.map(|r| r.maxfr));
+    push(row, &col("rtcp_avgfr_mult10"), r.map(|r| r.avgfr_mult10));
+    push(row, &col("rtcp_maxjitter"), r.map(|r| r.maxjitter));
+    push(
+        row,
+        &col("rtcp_avgjitter_mult10"),
+        r.map(|r| r.avgjitter_mult10),
+    );
+    push(
+        row,
+        &col("rtcp_avgrtd_mult10"),
+        r.and_then(|r| r.avgrtd_mult10),
+    );
+    push(
+        row,
+        &col("rtcp_maxrtd_mult10"),
+        r.and_then(|r| r.maxrtd_mult10),
+    );
+    push(
+        row,
+        &col("rtcp_fraclost_pktcount"),
+        r.map(|r| r.fraclost_pktcount),
+    );
 }
 
 /// max (or min) of the values present.
@@ -278,6 +303,17 @@ pub fn map_cdr(c: &Cdr) -> CdrRecord {
         max(|s| s.packet_loss_perc_mult1000),
     );
     push(&mut cdr, "lost", max(|s| s.lost));
+    // rtcp_avgfr_mult10 / rtcp_avgjitter_mult10 = a + b (§2.3).
+    let rtcp_sum = |f: fn(&CdrRtcp) -> u32| {
+        let (ra, rb) = (a.and_then(|s| s.rtcp), b.and_then(|s| s.rtcp));
+        (ra.is_some() || rb.is_some()).then(|| ra.map_or(0, |r| f(&r)) + rb.map_or(0, |r| f(&r)))
+    };
+    push(&mut cdr, "rtcp_avgfr_mult10", rtcp_sum(|r| r.avgfr_mult10));
+    push(
+        &mut cdr,
+        "rtcp_avgjitter_mult10",
+        rtcp_sum(|r| r.avgjitter_mult10),
+    );
     push(
         &mut cdr,
         "mos_min_mult10",
@@ -409,6 +445,7 @@ pub(crate) mod tests_support {
             mos_adapt_mult10: 44,
             mos_min_mult10: mos,
             packet_loss_perc_mult1000: loss,
+            rtcp: None,
         }
     }
 
@@ -577,6 +614,36 @@ mod tests {
         assert_eq!(get(&c, "packet_loss_perc_mult1000"), &int(1200));
         assert_eq!(get(&c, "lost"), &int(9));
         assert_eq!(get(&c, "mos_min_mult10"), &int(39), "min of 42 and 39");
+    }
+
+    #[test]
+    fn rtcp_columns_per_side_and_summed() {
+        let mut cdr = sample();
+        let rtcp = |loss, avgfr| CdrRtcp {
+            loss,
+            maxfr: 7,
+            avgfr_mult10: avgfr,
+            maxjitter: 12,
+            avgjitter_mult10: 95,
+            avgrtd_mult10: Some(231),
+            maxrtd_mult10: Some(402),
+            fraclost_pktcount: 6,
+        };
+        if let Some(a) = cdr.a.as_mut() {
+            a.rtcp = Some(rtcp(-3, 15));
+        }
+        if let Some(b) = cdr.b.as_mut() {
+            b.rtcp = Some(rtcp(4, 20));
+        }
+        let c = map_cdr(&cdr).cdr;
+        assert_eq!(get(&c, "a_rtcp_loss"), &int(-3), "signed");
+        assert_eq!(get(&c, "b_rtcp_maxfr"), &int(7));
+        assert_eq!(get(&c, "a_rtcp_avgrtd_mult10"), &int(231));
+        assert_eq!(get(&c, "rtcp_avgfr_mult10"), &int(35), "a + b");
+        assert_eq!(get(&c, "rtcp_avgjitter_mult10"), &int(190));
+        let none = map_cdr(&sample()).cdr;
+        assert_eq!(get(&none, "a_rtcp_loss"), &Value::Null);
+        assert_eq!(get(&none, "rtcp_avgfr_mult10"), &Value::Null);
     }
 
     #[test]

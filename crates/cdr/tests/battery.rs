@@ -232,6 +232,7 @@ fn stream(index: u8, payload: i32, jitter: u32) -> CdrStream {
         mos_adapt_mult10: 45,
         mos_min_mult10: 40 + index,
         packet_loss_perc_mult1000: 1190,
+        rtcp: None,
     }
 }
 

@@ -95,6 +95,8 @@ pub(crate) struct Call {
     /// Digest username of an INVITE's Authorization / Proxy-Authorization.
     digest_username: Box<str>,
     first_rtp_us: Option<u64>,
+    /// `cdr.flags` transport bits of the first INVITE's top Via: 31 TCP, 32 UDP, 33 TLS.
+    transport_flags: u64,
     /// Why the timers closed the call: a `bye` code (§2.3), 0 for a normal end.
     pub(crate) close_code: u8,
     hops: Hops,
@@ -172,6 +174,17 @@ impl Call {
                 .unwrap_or_default()
                 .into(),
             first_rtp_us: None,
+            transport_flags: msg.top_via().map_or(0, |v| {
+                if v.transport.eq_ignore_ascii_case(b"TCP") {
+                    1 << 31
+                } else if v.transport.eq_ignore_ascii_case(b"TLS") {
+                    1 << 33
+                } else if v.transport.eq_ignore_ascii_case(b"UDP") {
+                    1 << 32
+                } else {
+                    0
+                }
+            }),
             close_code: 0,
             hops: Hops::default(),
             caller_tag: from
@@ -844,7 +857,7 @@ impl Call {
             a: a.map(side_cols),
             b: b.map(side_cols),
             streams,
-            flags: 0,
+            flags: self.transport_flags,
         }
     }
 

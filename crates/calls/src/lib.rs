@@ -68,7 +68,7 @@
 //! Alternative identity headers (PAI/PPI/RPID), `call_id_alternative`/`callidmerge_header`,
 //! MESSAGE records, alone BYE / premature responses, one-way detection, `call_branches`
 //! (per-tag branch records), natalias / `rtp_check_both_sides_by_sdp`,
-//! RTCP statistics, the "unanswered call with < 100 packets → MOS 4.5" rule, country columns,
+//! RTCP-XR, the "unanswered call with < 100 packets → MOS 4.5" rule, country columns,
 //! encapsulation (always 0 / 255), `sip-register` option variants (the engine is always on),
 //! the REGISTER "kept 5 s while more REGISTERs are unanswered" and "403 closed in 1 s" nuances,
 //! and the 401 nonce options.

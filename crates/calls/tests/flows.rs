@@ -1136,4 +1136,5 @@ fn cdr_of_an_answered_call_hung_up_by_the_caller() {
     assert_eq!(c.streams[0].sport, 10000);
     assert_eq!(c.streams[0].dport, 20000);
     assert_eq!(c.streams[0].flags, 0b110, "A stream sent by the caller");
+    assert_eq!(c.flags, 1 << 32, "SIP over UDP (top Via of the INVITE)");
 }

@@ -116,7 +116,8 @@ pub type CdrSink = Arc<dyn Fn(DbRecord) + Send + Sync>;
 
 /// `cdr.flags` bits for the files written (§2.3): 23 save flags valid, 24 SIP pcap saved,
 /// 25 RTP pcap saved.
-fn spool_flags(paths: &[std::path::PathBuf]) -> u64 {
+/// 26 RTP payload saved (`savertp = yes`), 27 RTCP saved (`savertcp`).
+fn spool_flags(paths: &[std::path::PathBuf], spool: &Spool) -> u64 {
     let mut flags = 1 << 23;
     for p in paths {
         match p
@@ -125,7 +126,16 @@ fn spool_flags(paths: &[std::path::PathBuf]) -> u64 {
             .and_then(|n| n.to_str())
         {
             Some("SIP") => flags |= 1 << 24,
-            Some("RTP") => flags |= 1 << 25,
+            Some("RTP") => {
+                flags |= 1 << 25;
+                let cfg = spool.config();
+                if cfg.save_rtp == voipsensor_spool::SaveRtp::Yes {
+                    flags |= 1 << 26;
+                }
+                if cfg.save_rtcp {
+                    flags |= 1 << 27;
+                }
+            }
             _ => {}
         }
     }
@@ -256,11 +266,9 @@ impl PacketPath {
     pub fn finish_calls(&self, closed: Vec<Closed>) {
         for mut c in closed {
             if let Some(spool) = &self.spool {
-                let paths = spool
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .close_call(c.call.id);
-                c.cdr.flags |= spool_flags(&paths);
+                let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+                let paths = spool.close_call(c.call.id);
+                c.cdr.flags |= spool_flags(&paths, &spool);
             }
             if let Some(Sink(sink)) = &self.cdr_sink {
                 sink(DbRecord::Cdr(Box::new(c.cdr)));

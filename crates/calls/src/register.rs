@@ -109,7 +109,8 @@ impl Record {
     }
 
     /// Turns an OK state whose `state_to + expires (+ grace)` passed before `t` into Expired.
-    fn expire(&mut self, t: u64, grace_s: u64) {
+    /// Turns an OK state past `state_to + expires + grace` into Expired; true if it did.
+    fn expire(&mut self, t: u64, grace_s: u64) -> bool {
         if let Some(ok) = &mut self.ok
             && ok.state == OK
             && let Ok(exp) = u64::try_from(ok.expires)
@@ -127,8 +128,10 @@ impl Record {
                     self.last_is_ok = true;
                 }
                 self.last_us = self.last_us.max(end);
+                return true;
             }
         }
+        false
     }
 }
 
@@ -457,15 +460,20 @@ impl Registrations {
                 .last_maintenance_us
                 .saturating_add(MAINTENANCE_PERIOD_S * SEC)
         {
-            self.maintenance(now);
+            self.maintenance(now, counters);
         }
     }
 
-    fn maintenance(&mut self, now: u64) {
+    fn maintenance(&mut self, now: u64, counters: &mut Counters) {
         self.last_maintenance_us = now;
         let mut drop = Vec::new();
+        let mut expired = Vec::new();
         for (&id, rec) in &mut self.records {
-            rec.expire(now, EXPIRE_GRACE_S);
+            if rec.expire(now, EXPIRE_GRACE_S)
+                && let Some(ok) = &rec.ok
+            {
+                expired.push(ok.clone());
+            }
             let failed_only = rec.ok.is_none();
             let since = |s: u64| now >= rec.last_us.saturating_add(s * SEC);
             if (failed_only && since(DROP_FAILED_S)) || since(DROP_ANY_S) {
@@ -474,6 +482,10 @@ impl Registrations {
         }
         for id in drop {
             self.remove(id);
+        }
+        // An Expired state is a new state: it gets its row (§4.3).
+        for state in &expired {
+            self.state_row(state, counters);
         }
     }
 
@@ -539,6 +551,14 @@ impl Registrations {
             self.index.entry(key).or_default().push(id);
             return;
         };
+        // An OK state past its expiry first becomes Expired (a state of its own, with its row).
+        let Some(rec) = self.records.get_mut(&rid) else {
+            return;
+        };
+        let expired = rec.expire(t, 0).then(|| rec.ok.clone()).flatten();
+        if let Some(state) = &expired {
+            self.state_row(state, counters);
+        }
         let Some(rec) = self.records.get(&rid) else {
             return;
         };
@@ -555,7 +575,6 @@ impl Registrations {
         let Some(rec) = self.records.get_mut(&rid) else {
             return;
         };
-        rec.expire(t, 0);
         if rec.digest_user.is_empty() {
             rec.digest_user = user;
         }

@@ -710,8 +710,18 @@ fn register_401_then_200_is_ok_and_expires() {
     assert_eq!(rcol(r, "state"), Value::Int(1));
     assert_eq!(rcol(r, "ID"), Value::Int(id));
     let db = t.take_register_rows();
-    assert_eq!(db.len(), 1, "a new OK state after the expiry: a new row");
-    assert_eq!(db[0].created_us, T0 + 200 * S);
+    assert_eq!(
+        db.len(),
+        2,
+        "the Expired state's row, then the new OK state's: {db:?}"
+    );
+    assert_eq!((db[0].state, db[0].expires), (5, 0));
+    assert_eq!(
+        db[0].created_us,
+        T0 + 2000 + 120 * S,
+        "Expired at state_to (the last REGISTER) + expires"
+    );
+    assert_eq!((db[1].state, db[1].created_us), (1, T0 + 200 * S));
     assert_eq!(rcol(r, "expires"), Value::Int(3600));
     assert_eq!(t.total_registers(), 1);
 }

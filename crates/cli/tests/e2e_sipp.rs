@@ -804,6 +804,11 @@ fn sigterm_during_a_call_leaves_complete_valid_pcaps() {
     );
     assert!(sip.len() >= 4, "INVITE, 180, 200, ACK: {sip:?}");
     assert!(sip.iter().all(|i| i == call_id));
+    // The call still in progress was closed by the shutdown and its CDR written.
+    let cdrs = cdr_rows(&sensor.dir().join("voipsensor.db"));
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    assert_eq!(cdrs[0].fbasename, call_id);
+    assert_eq!(cdrs[0].bye, 110, "force-terminated while capturing live");
 }
 
 #[test]

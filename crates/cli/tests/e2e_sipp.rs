@@ -121,6 +121,31 @@ fn listcalls(sensor: &Sensor) -> Vec<HashMap<String, serde_json::Value>> {
     table_rows(&json, 2)
 }
 
+/// Polls `listcalls` until `done` accepts the listing; panics with the last one after `within`.
+fn wait_calls(
+    sensor: &Sensor,
+    within: Duration,
+    done: impl Fn(&[HashMap<String, serde_json::Value>]) -> bool,
+) -> Vec<HashMap<String, serde_json::Value>> {
+    let deadline = Instant::now() + within;
+    loop {
+        let calls = listcalls(sensor);
+        if done(&calls) {
+            return calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listcalls not as expected within {within:?}: {calls:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until the calls hung up and left `listcalls`.
+fn wait_hung_up(sensor: &Sensor, within: Duration) {
+    wait_calls(sensor, within, <[_]>::is_empty);
+}
+
 fn sensor_for(port: u16) -> Sensor {
     Sensor::start(&[], &format!("interface = lo\nsipport = {port}\n"))
 }
@@ -142,22 +167,9 @@ fn concurrent_sipp_calls_are_listed_and_leave_after_hangup() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls(dir.path(), port, 3);
     // All three are answered and in their media phase after about 1 s.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let calls = loop {
-        let calls = listcalls(&sensor);
-        if calls.len() == 3
-            && calls
-                .iter()
-                .all(|c| c["lastSIPresponseNum"] == 200 && c["callercodec"] == 8)
-        {
-            break calls;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sipp calls not listed: {calls:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let calls = wait_calls(&sensor, Duration::from_secs(6), |calls| {
+        answered_pcma(calls, 3)
+    });
     for c in &calls {
         assert_eq!(c["caller"], "sipp");
         assert_eq!(c["called"], "service");
@@ -166,14 +178,7 @@ fn concurrent_sipp_calls_are_listed_and_leave_after_hangup() {
         assert_eq!(c["vlan"], 65534);
     }
     // uac_pcap hangs up after its media (about 9 s): the calls leave the list, totalcalls lags.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !listcalls(&sensor).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "calls still listed after hang-up"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_hung_up(&sensor, Duration::from_secs(20));
     let total = common::text(&sensor.exchange(b"totalcalls\r\n\r\n"));
     assert_eq!(total, "3", "ended calls stay counted for a while");
 }
@@ -188,23 +193,29 @@ fn a_sipp_call_counts_its_rtp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls(dir.path(), port, 1);
     // g711a.pcap plays for several seconds at 50 packets/s: the caller's stream grows.
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        let calls = listcalls(&sensor);
-        let received = calls
-            .first()
-            .and_then(|c| c["src_received"].as_u64())
-            .unwrap_or(0);
-        if received >= 100 {
-            let c = &calls[0];
-            assert_eq!(c["callercodec"], 8, "PCMA");
-            assert_eq!(c["src_loss_abs"], 0, "no loss on loopback: {c:?}");
-            assert_eq!(c["rtp_src"], 2_130_706_433u64);
-            break;
-        }
-        assert!(Instant::now() < deadline, "RTP not counted: {calls:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let calls = wait_calls(&sensor, Duration::from_secs(8), |calls| {
+        received(calls) >= 100
+    });
+    let c = &calls[0];
+    assert_eq!(c["callercodec"], 8, "PCMA");
+    assert_eq!(c["src_loss_abs"], 0, "no loss on loopback: {c:?}");
+    assert_eq!(c["rtp_src"], 2_130_706_433u64);
+}
+
+/// `src_received` of the first listed call (0 when none).
+fn received(calls: &[HashMap<String, serde_json::Value>]) -> u64 {
+    calls
+        .first()
+        .and_then(|c| c["src_received"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Whether `n` calls are listed, all answered, with PCMA from the caller.
+fn answered_pcma(calls: &[HashMap<String, serde_json::Value>], n: usize) -> bool {
+    calls.len() == n
+        && calls
+            .iter()
+            .all(|c| c["lastSIPresponseNum"] == 200 && c["callercodec"] == 8)
 }
 
 #[test]
@@ -531,22 +542,9 @@ fn sipp_calls_captured_to_a_pcap_replay_to_the_same_results_and_tshark_agrees() 
     let (_uas, _uac) = place_calls(dir.path(), port, 3);
 
     // Live: the three calls answered and in their media phase.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    loop {
-        let calls = listcalls(&live);
-        if calls.len() == 3
-            && calls
-                .iter()
-                .all(|c| c["lastSIPresponseNum"] == 200 && c["callercodec"] == 8)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sipp calls not listed: {calls:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_calls(&live, Duration::from_secs(6), |calls| {
+        answered_pcma(calls, 3)
+    });
     std::thread::sleep(Duration::from_secs(1));
     // Packets up to `cut` are in the live sensor's tables once the capture ring delivered
     // them (within its 100 ms block timeout).
@@ -556,14 +554,7 @@ fn sipp_calls_captured_to_a_pcap_replay_to_the_same_results_and_tshark_agrees() 
     assert_eq!(live_mid.len(), 3);
 
     // After the hang-up: the list empties, totalcalls keeps them for a while.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !listcalls(&live).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "calls still listed after hang-up"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_hung_up(&live, Duration::from_secs(20));
     let live_total = common::text(&live.exchange(b"totalcalls\r\n\r\n"));
     std::thread::sleep(Duration::from_millis(300));
     tcpdump.stop();
@@ -682,18 +673,9 @@ fn sipp_calls_are_written_to_per_call_pcaps_that_tshark_reads() {
     let spool = sensor.dir().join("spool");
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls(dir.path(), port, 2);
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let calls = loop {
-        let calls = listcalls(&sensor);
-        if calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200) {
-            break calls;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sipp calls not listed: {calls:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let calls = wait_calls(&sensor, Duration::from_secs(6), |calls| {
+        calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200)
+    });
     // An active call's files are valid pcaps already (flushed within a second).
     std::thread::sleep(Duration::from_millis(1500));
     let first = calls[0]["callid"].as_str().expect("callid").to_owned();
@@ -706,14 +688,7 @@ fn sipp_calls_are_written_to_per_call_pcaps_that_tshark_reads() {
     let partial = tshark_fields(&active_rtp, &decode_rtp, "rtp", "rtp.seq").len();
     assert!(partial > 10, "RTP of the active call on disk: {partial}");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !listcalls(&sensor).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "calls still listed after hang-up"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_hung_up(&sensor, Duration::from_secs(20));
     // SIGTERM: every file is flushed, synced and closed before the sensor exits.
     sensor.sigterm();
     let status = sensor
@@ -760,17 +735,10 @@ fn sigterm_during_a_call_leaves_complete_valid_pcaps() {
     let spool = sensor.dir().join("spool");
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls(dir.path(), port, 1);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let call = loop {
-        let calls = listcalls(&sensor);
-        if let Some(c) = calls.first()
-            && c["src_received"].as_u64().unwrap_or(0) >= 100
-        {
-            break c.clone();
-        }
-        assert!(Instant::now() < deadline, "RTP not counted: {calls:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let call = wait_calls(&sensor, Duration::from_secs(8), |calls| {
+        received(calls) >= 100
+    })
+    .remove(0);
     // Mid-call: the sensor had counted `received` (+ 2 probation packets) when asked.
     let counted = call["src_received"].as_u64().expect("src_received") + 2;
     sensor.sigterm();
@@ -882,18 +850,9 @@ fn sipp_cdrs(port: u16, mut sensor: Sensor, fetch: &dyn Fn() -> Vec<CdrRow>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let started = i64::try_from(unix_us(SystemTime::now()) / 1_000_000).expect("seconds");
     let (_uas, _uac) = place_calls(dir.path(), port, 2);
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let calls = loop {
-        let calls = listcalls(&sensor);
-        if calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200) {
-            break calls;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sipp calls not listed: {calls:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let calls = wait_calls(&sensor, Duration::from_secs(6), |calls| {
+        calls.len() == 2 && calls.iter().all(|c| c["lastSIPresponseNum"] == 200)
+    });
     // Hang-up, then the calls close 5 s after the 200 OK to BYE and their CDRs are written.
     let deadline = Instant::now() + Duration::from_secs(30);
     let rows = loop {
@@ -1064,30 +1023,15 @@ fn a_sipp_call_over_tcp_is_listed_and_written() {
     let mut sensor = sensor_for(port);
     let dir = tempfile::tempdir().expect("tempdir");
     let (_uas, _uac) = place_calls_over(dir.path(), port, 1, &["-t", "t1"]);
-    let deadline = Instant::now() + Duration::from_secs(8);
-    let call = loop {
-        let calls = listcalls(&sensor);
-        if let Some(c) = calls.first()
-            && c["lastSIPresponseNum"] == 200
-            && c["callercodec"] == 8
-        {
-            break c.clone();
-        }
-        assert!(Instant::now() < deadline, "TCP call not listed: {calls:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let call = wait_calls(&sensor, Duration::from_secs(8), |calls| {
+        answered_pcma(calls, 1)
+    })
+    .remove(0);
     assert_eq!(call["caller"], "sipp");
     assert_eq!(call["called"], "service");
     assert_eq!(call["callerip"], 2_130_706_433u64);
     assert_eq!(call["calledip"], 2_130_706_434u64);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !listcalls(&sensor).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "TCP call still listed after hang-up"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    wait_hung_up(&sensor, Duration::from_secs(20));
     sensor.sigterm();
     assert!(sensor.wait_exit(Duration::from_secs(10)).is_some());
     let call_id = call["callid"].as_str().expect("callid");

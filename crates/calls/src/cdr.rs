@@ -213,4 +213,7 @@ pub struct RegisterRow {
     pub vlan: Option<u16>,
     /// `counter` (`register_failed`: failed transactions merged into the row; 1 here).
     pub counter: u32,
+    /// `fname`: the name (µs of the first REGISTER) of the transaction's REG pcap, when one
+    /// was written (`save-sip-register`); 0 otherwise, as the reference.
+    pub fname: u64,
 }

@@ -238,6 +238,7 @@ impl Registrations {
             ua: i.ua.clone(),
             vlan: i.vlan,
             counter: 1,
+            fname: 0,
         });
     }
 

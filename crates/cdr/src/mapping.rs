@@ -387,6 +387,7 @@ pub fn map_register(r: &RegisterRow) -> RegisterRecord {
     let mut row = Row::new();
     push(&mut row, "id_sensor", r.id_sensor.unwrap_or(0));
     push(&mut row, "created_at", datetime(r.created_us));
+    push(&mut row, "fname", r.fname);
     push(
         &mut row,
         "sipcallerip",
@@ -731,6 +732,7 @@ mod tests {
             ua: "phone".into(),
             vlan: None,
             counter: 1,
+            fname: 0,
         };
         let r = map_register(&row);
         assert!(!r.failed);

@@ -316,6 +316,7 @@ fn register(failed: bool, to_num: &str) -> RegisterRow {
         ua: "Callee-UA".into(),
         vlan: Some(5),
         counter: 1,
+        fname: 0,
     }
 }
 

@@ -322,9 +322,17 @@ fn a_sipp_registration_with_a_challenge_is_listed() {
     let db = sensor.dir().join("voipsensor.db");
     let row = wait_row(
         &db,
-        "SELECT state, expires, from_num, digestusername FROM register_state",
+        "SELECT state, expires, from_num, digestusername, fname FROM register_state",
     );
-    assert_eq!(row, ["1", "120", "1001", "1001"]);
+    let fname = files[0]
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("REG file name");
+    assert_eq!(
+        row,
+        ["1", "120", "1001", "1001", fname],
+        "fname names the REG pcap"
+    );
 }
 
 /// The first row of `sql` on the SQLite database `db`, as text, once there is one.

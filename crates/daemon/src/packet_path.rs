@@ -248,7 +248,17 @@ impl PacketPath {
                 spool.close_register(id);
             }
         }
-        for row in table.take_register_rows() {
+        let saves_register = self.spool.as_ref().is_some_and(|s| {
+            s.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .config()
+                .save_register
+        });
+        for mut row in table.take_register_rows() {
+            if saves_register {
+                // The REG pcap is named by the transaction's first REGISTER.
+                row.fname = row.created_us;
+            }
             if let Some(Sink(sink)) = &self.cdr_sink {
                 sink(DbRecord::Register(Box::new(row)));
             }

@@ -5,8 +5,8 @@
 //! With a [`Spool`], the frames the call table attributes to a call are written to the call's
 //! SIP or RTP pcap, and the files of calls the timers close are closed. For SIP over TCP the
 //! segment that completes a message is written (earlier segments of a message split across
-//! several are not kept); datagrams reassembled from IP fragments are not written (their
-//! original frames are gone by the time the call is known).
+//! several are not kept); a datagram reassembled from IP fragments is written as one frame
+//! holding the whole datagram (the fragments are gone by the time its call is known).
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,7 +208,18 @@ impl PacketPath {
             if let Some(whole) = self.defrag.push(now, &packet) {
                 bump(&stats.reassembled, 1);
                 match whole.decode() {
-                    Ok(p) => self.handle_l4(table, stats, now_us, &p, None),
+                    Ok(p) => {
+                        // The spool gets the whole datagram in one frame of the capture's
+                        // link type (its fragments are gone).
+                        let rebuilt = reassembled_frame(link, frame, whole.bytes());
+                        let raw = rebuilt.as_deref().map(|f| Raw {
+                            ts_us: now_us,
+                            link,
+                            frame: f,
+                            orig_len: u32::try_from(f.len()).unwrap_or(u32::MAX),
+                        });
+                        self.handle_l4(table, stats, now_us, &p, raw);
+                    }
                     Err(_) => bump(&stats.undecodable, 1),
                 }
             }
@@ -469,6 +480,34 @@ impl PacketPath {
     }
 }
 
+/// A frame of link type `link` carrying the reassembled IP packet `ip`, built from the link
+/// header of `last` (the fragment that completed it): Ethernet (VLAN tags dropped), Linux
+/// cooked v1/v2, raw IP and BSD loopback; `None` for other link types.
+fn reassembled_frame(link: u32, last: &[u8], ip: &[u8]) -> Option<Vec<u8>> {
+    let v6 = ip.first().is_some_and(|b| b >> 4 == 6);
+    let ethertype: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+    let mut out = Vec::with_capacity(ip.len() + 20);
+    match LinkType::from(link) {
+        LinkType::Ethernet => {
+            out.extend_from_slice(last.get(..12)?);
+            out.extend_from_slice(&ethertype);
+        }
+        LinkType::LinuxSll => {
+            out.extend_from_slice(last.get(..14)?);
+            out.extend_from_slice(&ethertype);
+        }
+        LinkType::LinuxSll2 => {
+            out.extend_from_slice(&ethertype);
+            out.extend_from_slice(last.get(2..20)?);
+        }
+        LinkType::Null | LinkType::Loop => out.extend_from_slice(last.get(..4)?),
+        LinkType::Raw => {}
+        LinkType::Unknown(_) => return None,
+    }
+    out.extend_from_slice(ip);
+    Some(out)
+}
+
 /// A UDP datagram on a SIP port.
 #[derive(Debug)]
 struct Datagram<'a> {
@@ -498,4 +537,115 @@ fn trim_padding(b: &[u8]) -> &[u8] {
         .take_while(|&&c| matches!(c, b'\r' | b'\n' | b' ' | b'\t' | 0))
         .count();
     &b[n..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use voipsensor_calls::CallsConfig;
+    use voipsensor_spool::SpoolConfig;
+
+    const MACS: [u8; 12] = [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+
+    /// An Ethernet/IPv4 fragment of datagram `id`: `data` at byte `offset` of the IP payload.
+    fn fragment(id: u16, offset: usize, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut f = MACS.to_vec();
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = u16::try_from(20 + data.len()).expect("small");
+        let frag = u16::try_from(offset / 8).expect("small") | if more { 0x2000 } else { 0 };
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(&frag.to_be_bytes());
+        f.extend_from_slice(&[64, 17, 0, 0]);
+        f.extend_from_slice(&Ipv4Addr::new(10, 0, 0, 1).octets());
+        f.extend_from_slice(&Ipv4Addr::new(10, 0, 0, 2).octets());
+        f.extend_from_slice(data);
+        f
+    }
+
+    #[test]
+    fn a_fragmented_invite_lands_whole_in_the_calls_sip_pcap() {
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=x-pad:{}\r\n",
+            "p".repeat(1500)
+        );
+        let invite = format!(
+            "INVITE sip:2@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:1@10.0.0.1>;tag=a\r\nTo: <sip:2@10.0.0.2>\r\nCall-ID: frag-1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let mut udp = Vec::new();
+        udp.extend_from_slice(&5060u16.to_be_bytes());
+        udp.extend_from_slice(&5060u16.to_be_bytes());
+        udp.extend_from_slice(
+            &u16::try_from(8 + invite.len())
+                .expect("small")
+                .to_be_bytes(),
+        );
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(invite.as_bytes());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Arc::new(Mutex::new(Spool::new(SpoolConfig::new(dir.path()))));
+        let mut path = PacketPath::new(PortSet::single(5060)).with_spool(spool.clone());
+        let mut table = CallTable::new(CallsConfig::default());
+        let stats = PathStats::default();
+        let t0 = 1_776_167_857_000_000;
+        path.handle(
+            &mut table,
+            &stats,
+            t0,
+            1,
+            &fragment(7, 0, true, &udp[..1480]),
+        );
+        path.handle(
+            &mut table,
+            &stats,
+            t0 + 10,
+            1,
+            &fragment(7, 1480, false, &udp[1480..]),
+        );
+        assert_eq!(stats.reassembled.load(Ordering::Relaxed), 1);
+        assert_eq!(table.total_calls(), 1, "the reassembled INVITE made a call");
+        spool.lock().expect("spool").close_all();
+        let file = dir.path().join("2026-04-14/11/57/SIP/frag-1.pcap");
+        let mut reader = voipsensor_capture::open(&file).expect("SIP pcap");
+        let rec = reader.next_packet().expect("valid").expect("one record");
+        assert_eq!(rec.link_type, 1);
+        assert_eq!(
+            rec.data.len(),
+            14 + 20 + udp.len(),
+            "one frame, the whole datagram"
+        );
+        let decoded = decode(LinkType::Ethernet, rec.data).expect("decodes");
+        let L4::Udp(u) = decoded.l4 else {
+            panic!("UDP");
+        };
+        assert_eq!(u.payload, invite.as_bytes());
+        assert!(reader.next_packet().expect("valid").is_none());
+    }
+
+    #[test]
+    fn reassembled_frames_per_link_type() {
+        let ip4 = [0x45u8, 0, 0, 20];
+        let eth = [MACS.as_slice(), &[0x81, 0, 0, 5, 0x08, 0], &[0x45]].concat();
+        assert_eq!(
+            reassembled_frame(1, &eth, &ip4),
+            Some([MACS.as_slice(), &[0x08, 0], &ip4].concat()),
+            "VLAN tag dropped, IPv4 ethertype"
+        );
+        let sll = [[7u8; 14].as_slice(), &[0x86, 0xdd]].concat();
+        let ip6 = [0x60u8, 0, 0, 0];
+        assert_eq!(
+            reassembled_frame(113, &sll, &ip6),
+            Some([[7u8; 14].as_slice(), &[0x86, 0xdd], &ip6].concat())
+        );
+        assert_eq!(reassembled_frame(101, &[], &ip4), Some(ip4.to_vec()));
+        assert_eq!(reassembled_frame(147, &eth, &ip4), None);
+        assert_eq!(
+            reassembled_frame(1, &[0; 5], &ip4),
+            None,
+            "short link header"
+        );
+    }
 }

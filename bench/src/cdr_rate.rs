@@ -57,6 +57,11 @@ fn cdr(i: u32) -> Cdr {
         index,
         flags: if caller { 0b110 } else { 0b1010 },
         duration_s: 30.0,
+        sdp_ptime: Some(20),
+        rtp_ptime: Some(20),
+        ttl_min: Some(60),
+        ttl_max: Some(64),
+        ttl_avg_mult10: Some(625),
     };
     Cdr {
         fbasename: format!("{i}-bench@10.0.0.1").into_bytes(),

@@ -57,6 +57,8 @@ struct Stream {
     stats: StreamStats,
     /// What RTCP report blocks said about this stream.
     rtcp: RtcpStats,
+    /// IP TTLs seen: min, max, sum, count.
+    ttl: Option<(u8, u8, u64, u32)>,
 }
 
 /// A media address the call bound, and the INVITE hop whose response SDP announced it (an
@@ -121,6 +123,8 @@ pub(crate) struct Call {
     stream_config: StreamConfig,
     streams: Vec<Stream>,
     codec: [Option<PayloadType>; 2],
+    /// `a=ptime` announced for the stream of each direction (by the other side's SDP).
+    sdp_ptime: [Option<u8>; 2],
 }
 
 fn push_bounded(v: &mut Vec<u32>, x: u32) {
@@ -211,6 +215,7 @@ impl Call {
             stream_config: StreamConfig::default(),
             streams: Vec::new(),
             codec: [None, None],
+            sdp_ptime: [None, None],
         }
     }
 
@@ -517,6 +522,9 @@ impl Call {
                 continue;
             };
             self.bind(media, counters, (ip, m.port), side, false, hop);
+            if let Some(p) = m.ptime.and_then(|p| u8::try_from(p).ok()) {
+                self.sdp_ptime[side_index(side)] = Some(p);
+            }
             if !m.rtcp_mux {
                 let (rip, rport) = match m.rtcp {
                     Some(r) => (
@@ -590,6 +598,7 @@ impl Call {
         side: Side,
         src: Endpoint,
         dst: Endpoint,
+        ttl: Option<u8>,
         pkt: &RtpPacket<'_>,
     ) -> bool {
         let ssrc = pkt.ssrc().0;
@@ -617,6 +626,7 @@ impl Call {
                     last_us: now,
                     stats: StreamStats::new(&self.stream_config),
                     rtcp: RtcpStats::new(0),
+                    ttl: None,
                 });
                 self.streams.len() - 1
             }
@@ -628,6 +638,10 @@ impl Call {
         s.sport = src.port;
         s.dport = dst.port;
         s.last_us = s.last_us.max(now);
+        if let Some(t) = ttl {
+            let (lo, hi, sum, n) = s.ttl.unwrap_or((t, t, 0, 0));
+            s.ttl = Some((lo.min(t), hi.max(t), sum + u64::from(t), n + 1));
+        }
         s.stats.handle_packet(pkt, now);
         if let Some(pt) = s.stats.last_payload_type() {
             self.codec[side_index(side)] = Some(pt);
@@ -810,6 +824,16 @@ impl Call {
                     index: u8::try_from(i + 1).unwrap_or(u8::MAX),
                     flags,
                     duration_s: s.last_us.saturating_sub(s.first_us) as f64 / 1e6,
+                    sdp_ptime: self.sdp_ptime[side_index(s.side)],
+                    rtp_ptime: s
+                        .stats
+                        .ptime_ms()
+                        .and_then(|p| u8::try_from(p.round() as u32).ok()),
+                    ttl_min: s.ttl.map(|t| t.0),
+                    ttl_max: s.ttl.map(|t| t.1),
+                    ttl_avg_mult10: s.ttl.and_then(|(_, _, sum, n)| {
+                        u16::try_from((sum * 10 + u64::from(n) / 2) / u64::from(n.max(1))).ok()
+                    }),
                 })
             })
             .collect();

@@ -169,6 +169,16 @@ pub struct CdrRtp {
     pub flags: u64,
     /// `duration`: last − first packet of the stream, seconds.
     pub duration_s: f64,
+    /// `sdp_ptime`: `a=ptime` of the SDP that announced where this stream arrives.
+    pub sdp_ptime: Option<u8>,
+    /// `rtp_ptime`: packetisation seen in the stream, ms (rounded).
+    pub rtp_ptime: Option<u8>,
+    /// `ttl_min`, `ttl_max` of the stream's IP packets.
+    pub ttl_min: Option<u8>,
+    /// See [`CdrRtp::ttl_min`].
+    pub ttl_max: Option<u8>,
+    /// `ttl_avg_mult10`.
+    pub ttl_avg_mult10: Option<u16>,
 }
 
 /// One `register_state` (`failed == false`) or `register_failed` row (§4.4), written when a

@@ -396,15 +396,17 @@ impl CallTable {
     /// A UDP datagram that is not SIP: RTP/RTCP if its destination (or, failing that, source)
     /// ip:port was announced by SDP of a call; returns true if it was taken.
     pub fn handle_udp(&mut self, now: u64, src: Endpoint, dst: Endpoint, payload: &[u8]) -> bool {
-        self.handle_media(now, src, dst, payload).is_some()
+        self.handle_media(now, src, dst, None, payload).is_some()
     }
 
-    /// [`CallTable::handle_udp`], saying which call took the datagram and as what.
+    /// [`CallTable::handle_udp`] with the packet's IP TTL (for the CDR), saying which call
+    /// took the datagram and as what.
     pub fn handle_media(
         &mut self,
         now: u64,
         src: Endpoint,
         dst: Endpoint,
+        ttl: Option<u8>,
         payload: &[u8],
     ) -> Option<MediaRef> {
         let (binding, side) = self
@@ -426,7 +428,7 @@ impl CallTable {
             });
         }
         if let Ok(pkt) = RtpPacket::parse(payload)
-            && call.on_rtp(now, side, src, dst, &pkt)
+            && call.on_rtp(now, side, src, dst, ttl, &pkt)
         {
             self.counters.rtp_packets += 1;
         }

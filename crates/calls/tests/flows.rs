@@ -1033,15 +1033,24 @@ fn packets_are_attributed_to_their_call() {
         Some(voipsensor_calls::SipOwner::Call(r))
     );
     let m = t
-        .handle_media(T0 + 2 * S, ep(1, 10000), ep(2, 20000), &rtp(8, 1, 0, 0x77))
+        .handle_media(
+            T0 + 2 * S,
+            ep(1, 10000),
+            ep(2, 20000),
+            Some(60),
+            &rtp(8, 1, 0, 0x77),
+        )
         .expect("RTP to the answer's address");
     assert_eq!((m.call, m.rtcp), (r, false));
     let rtcp = [0x80, 200, 0, 6, 0, 0, 0, 0x77];
     let m = t
-        .handle_media(T0 + 2 * S, ep(1, 10001), ep(2, 20001), &rtcp)
+        .handle_media(T0 + 2 * S, ep(1, 10001), ep(2, 20001), None, &rtcp)
         .expect("RTCP port");
     assert!(m.rtcp);
-    assert_eq!(t.handle_media(T0 + 2 * S, ep(9, 1), ep(9, 2), &rtcp), None);
+    assert_eq!(
+        t.handle_media(T0 + 2 * S, ep(9, 1), ep(9, 2), None, &rtcp),
+        None
+    );
     let reg = register(1, "reg-1", "", "1001").replace('\n', "\r\n");
     let Ok(Parsed::Complete(msg, _)) =
         Message::parse(reg.as_bytes(), &mut index, Framing::Datagram)
@@ -1146,5 +1155,8 @@ fn cdr_of_an_answered_call_hung_up_by_the_caller() {
     assert_eq!(c.streams[0].sport, 10000);
     assert_eq!(c.streams[0].dport, 20000);
     assert_eq!(c.streams[0].flags, 0b110, "A stream sent by the caller");
+    assert_eq!(c.streams[0].rtp_ptime, Some(20), "160 samples at 8 kHz");
+    assert_eq!(c.streams[0].sdp_ptime, None, "the SDPs have no a=ptime");
+    assert_eq!(c.streams[0].ttl_min, None, "handle_udp passes no TTL");
     assert_eq!(c.flags, 1 << 32, "SIP over UDP (top Via of the INVITE)");
 }

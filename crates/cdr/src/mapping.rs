@@ -377,6 +377,11 @@ fn rtp_row(calldate: &str, s: &CdrRtp) -> Row {
     push(&mut row, "index", s.index);
     push(&mut row, "flags", s.flags);
     push(&mut row, "duration", s.duration_s);
+    push(&mut row, "sdp_ptime", s.sdp_ptime);
+    push(&mut row, "rtp_ptime", s.rtp_ptime);
+    push(&mut row, "ttl_min", s.ttl_min);
+    push(&mut row, "ttl_max", s.ttl_max);
+    push(&mut row, "ttl_avg_mult10", s.ttl_avg_mult10);
     row
 }
 
@@ -501,6 +506,11 @@ pub(crate) mod tests_support {
                 index: 1,
                 flags: 0b110,
                 duration_s: 39.75,
+                sdp_ptime: Some(20),
+                rtp_ptime: Some(20),
+                ttl_min: Some(60),
+                ttl_max: Some(64),
+                ttl_avg_mult10: Some(625),
             }],
             flags: (1 << 24) | (1 << 32),
         }
@@ -696,6 +706,8 @@ mod tests {
         assert_eq!(get(&r.rtp[0], "ssrc"), &int(0xdead_beef));
         assert_eq!(get(&r.rtp[0], "firsttime"), &Value::Float(2.5));
         assert_eq!(get(&r.rtp[0], "index"), &int(1));
+        assert_eq!(get(&r.rtp[0], "sdp_ptime"), &int(20));
+        assert_eq!(get(&r.rtp[0], "ttl_avg_mult10"), &int(625));
         assert_eq!(r.proxies.len(), 2, "distinct proxy IPs");
         assert_eq!(get(&r.proxies[1], "dst"), &int(0x0a01_0102));
     }

@@ -289,6 +289,11 @@ fn call(i: u32, response: &str, ua: &str) -> Cdr {
                 index: n,
                 flags: 2,
                 duration_s: 27.5,
+                sdp_ptime: Some(20),
+                rtp_ptime: Some(20),
+                ttl_min: Some(60),
+                ttl_max: Some(64),
+                ttl_avg_mult10: Some(625),
             })
             .collect(),
         flags: 1 << 24,

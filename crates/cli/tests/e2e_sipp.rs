@@ -839,7 +839,9 @@ fn sipp_calls_leave_cdr_rows_in_mariadb() {
         "SELECT n.fbasename, c.caller, c.called, c.sipcallerip, c.sipcalledip, \
          c.lastSIPresponseNum, r.lastSIPresponse, c.bye, c.duration, c.connect_duration, \
          TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', c.calldate), c.payload, c.a_received, \
-         (SELECT COUNT(*) FROM `{db}`.cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
+         (SELECT COUNT(*) FROM `{db}`.cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID), \
+         (SELECT MIN(ttl_min) FROM `{db}`.cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID), \
+         (SELECT MIN(rtp_ptime) FROM `{db}`.cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
          FROM `{db}`.cdr c JOIN `{db}`.cdr_next n ON n.cdr_ID = c.ID \
          LEFT JOIN `{db}`.cdr_sip_response r ON r.id = c.lastSIPresponse_id ORDER BY c.ID"
     );
@@ -933,6 +935,8 @@ fn sipp_cdrs(port: u16, mut sensor: Sensor, fetch: &dyn Fn() -> Vec<CdrRow>) {
             r.a_received
         );
         assert_eq!(r.rtp_rows, 1, "one stream (the UAS sends none)");
+        assert_eq!(r.rtp_ttl_min, 64, "loopback: the sender's TTL");
+        assert_eq!(r.rtp_ptime, 30, "sipp's g711a.pcap: 240 samples per packet");
     }
     sensor.sigterm();
     assert!(sensor.wait_exit(Duration::from_secs(10)).is_some());
@@ -955,6 +959,8 @@ struct CdrRow {
     payload: i64,
     a_received: i64,
     rtp_rows: i64,
+    rtp_ttl_min: i64,
+    rtp_ptime: i64,
 }
 
 impl CdrRow {
@@ -977,6 +983,8 @@ impl CdrRow {
             payload: n(11)?,
             a_received: n(12)?,
             rtp_rows: n(13)?,
+            rtp_ttl_min: n(14)?,
+            rtp_ptime: n(15)?,
         })
     }
 }
@@ -992,7 +1000,9 @@ fn cdr_rows(db: &Path) -> Vec<CdrRow> {
         "SELECT n.fbasename, c.caller, c.called, c.sipcallerip, c.sipcalledip, \
          c.lastSIPresponseNum, r.lastSIPresponse, c.bye, c.duration, c.connect_duration, \
          CAST(strftime('%s', c.calldate) AS INTEGER), c.payload, c.a_received, \
-         (SELECT COUNT(*) FROM cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
+         (SELECT COUNT(*) FROM cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID), \
+         (SELECT MIN(ttl_min) FROM cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID), \
+         (SELECT MIN(rtp_ptime) FROM cdr_rtp WHERE cdr_rtp.cdr_ID = c.ID) \
          FROM cdr c JOIN cdr_next n ON n.cdr_ID = c.ID \
          LEFT JOIN cdr_sip_response r ON r.id = c.lastSIPresponse_id ORDER BY c.ID",
     ) else {
@@ -1014,6 +1024,8 @@ fn cdr_rows(db: &Path) -> Vec<CdrRow> {
             payload: r.get(11)?,
             a_received: r.get(12)?,
             rtp_rows: r.get(13)?,
+            rtp_ttl_min: r.get(14)?,
+            rtp_ptime: r.get(15)?,
         })
     });
     match rows {

@@ -381,7 +381,9 @@ impl PacketPath {
                         raw,
                     };
                     self.sip_datagram(table, stats, now_us, &d, udp.payload);
-                } else if let Some(m) = table.handle_media(now_us, src, dst, udp.payload) {
+                } else if let Some(m) =
+                    table.handle_media(now_us, src, dst, Some(packet.ip.ttl), udp.payload)
+                {
                     bump(&stats.rtp_taken, 1);
                     if let Some(raw) = &raw {
                         let what = if m.rtcp {

@@ -48,6 +48,29 @@ pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The outcome of a `listcalls` sent with a key the sensor does not use: the client cannot
+/// read the reply. It says so (exit 1, [`WRONG_KEY`]), unless the wrongly decrypted bytes
+/// happen to end in valid CBC padding (about 1 run in 256): then it prints them, and they are
+/// not a listing. Either way, no call data comes back.
+#[allow(dead_code)] // not every test binary uses it
+#[track_caller]
+pub(crate) fn assert_unreadable_reply(out: &Output) {
+    if out.status.code() == Some(1) {
+        assert!(
+            text(&out.stderr).contains(WRONG_KEY),
+            "{}",
+            text(&out.stderr)
+        );
+    } else {
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            !text(&out.stdout).contains("callreference"),
+            "the reply must not be readable: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
 /// A loopback port nobody listens on right now (the kernel's pick for port 0).
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
